@@ -1,0 +1,47 @@
+# The commands the README names. Each one installs what it needs into .venv first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+SITE   := _build/html
+PORT   ?= 8000
+JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
+
+.PHONY: help install book serve test test-fast lint format release grade clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -r requirements.txt -e .
+	touch $@
+
+install: $(STAMP)  ## create .venv and install the pinned stack
+
+book: $(STAMP)  ## execute every chapter and build the site into _build/html (strict)
+	$(BIN)/jupyter-book build -W -n --keep-going .
+	@echo "Site built: open $(CURDIR)/$(SITE)/index.html (or run: make serve)"
+
+serve: book  ## build, then serve the site on http://localhost:$(PORT)
+	$(BIN)/python -m http.server $(PORT) --bind 127.0.0.1 --directory $(SITE)
+
+test: book  ## install, build the book strictly, run every test
+	$(BIN)/python -m pytest -n $(JOBS)
+
+test-fast: $(STAMP)  ## the tests that need no built site and no nbgrader run
+	$(BIN)/python -m pytest -m "not slow and not browser"
+
+lint: $(STAMP)  ## ruff: lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)  ## ruff: fix and format
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+release: $(STAMP)  ## regenerate the student notebooks in notebooks/ from solutions/
+	$(BIN)/python -m autograder.release
+
+clean:  ## remove the built site and nbgrader's local gradebook
+	rm -rf _build gradebook.db

@@ -1,0 +1,87 @@
+"""Failure messages that teach: what was called, what torch gives, what your code gave."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+import torch
+
+
+class CheckFailure(AssertionError):
+    """A student's code differs from torch. The message says how."""
+
+
+def fail(call: str, expected: Any, got: Any, why: str = "") -> NoReturn:
+    """Raise a :class:`CheckFailure` laid out as call / torch / yours / why."""
+    lines = [f"{call}", f"  torch gives: {_show(expected)}", f"  yours gave: {_show(got)}"]
+    if why:
+        lines.append(f"  difference:  {why}")
+    raise CheckFailure("\n".join(lines))
+
+
+def expect(condition: bool, call: str, expected: Any, got: Any, why: str = "") -> None:
+    """``fail(...)`` unless ``condition`` holds."""
+    if not condition:
+        fail(call, expected, got, why)
+
+
+def tensor_difference(
+    expected: torch.Tensor, got: Any, *, atol: float = 1e-6, rtol: float = 1e-5
+) -> str | None:
+    """Describe how ``got`` differs from ``expected``, or return ``None`` when they match.
+
+    The first difference found is reported, in this order: not a tensor, shape, dtype, values
+    (with the first index where they differ).
+    """
+    if not isinstance(got, torch.Tensor):
+        return f"expected a torch.Tensor, got {type(got).__name__}"
+    if tuple(got.shape) != tuple(expected.shape):
+        return f"shape {tuple(expected.shape)} expected, got {tuple(got.shape)}"
+    if got.dtype != expected.dtype:
+        return f"dtype {expected.dtype} expected, got {got.dtype}"
+    got = got.detach()
+    expected = expected.detach()
+    close = torch.isclose(got, expected, atol=atol, rtol=rtol, equal_nan=True)
+    if bool(close.all()):
+        return None
+    first = tuple(int(i) for i in (~close).nonzero()[0])
+    worst = float((got - expected).abs().nan_to_num(float("inf")).max())
+    return (
+        f"values differ at index {first}: expected {expected[first].item():.6g}, "
+        f"got {got[first].item():.6g} (largest absolute difference {worst:.3g})"
+    )
+
+
+def expect_tensor(
+    call: str, expected: torch.Tensor, got: Any, *, atol: float = 1e-6, rtol: float = 1e-5
+) -> None:
+    """Fail with a teaching message unless ``got`` matches ``expected``."""
+    why = tensor_difference(expected, got, atol=atol, rtol=rtol)
+    if why is not None:
+        fail(call, expected, got, why)
+
+
+def hidden_rng() -> random.Random:
+    """A generator seeded at grading time, so hidden cases cannot be looked up in the repo."""
+    return random.Random(random.SystemRandom().getrandbits(64))
+
+
+def call_student(call: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call student code; an exception it raises becomes a failure that names the call."""
+    try:
+        return fn(*args, **kwargs)
+    except NotImplementedError:
+        raise CheckFailure(f"{call}\n  not implemented yet (raise NotImplementedError)") from None
+    except CheckFailure:
+        raise
+    except Exception as error:
+        raise CheckFailure(f"{call}\n  raised {type(error).__name__}: {error}") from error
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        text = repr(value.detach()) if value.numel() <= 12 else f"tensor of {value.numel()} values"
+        return f"{text}  shape={tuple(value.shape)} dtype={value.dtype}"
+    return repr(value)
