@@ -1,11 +1,13 @@
 # The commands the README names. Each one installs what it needs into .venv first.
-PYTHON ?= python3
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+PYTHON := $(PYTHON)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SITE   := _build/html
 PORT   ?= 8000
 JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: help install book serve test test-fast lint format release grade clean
 

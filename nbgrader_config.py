@@ -9,18 +9,6 @@ c = get_config()  # noqa: F821 - provided by traitlets when nbgrader loads this 
 c.CourseDirectory.root = "."
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "notebooks"
-c.CourseDirectory.db_assignments = [
-    {"name": stem}
-    for stem in (
-        "01_module",
-        "02_parameter",
-        "03_backward",
-        "04_optimizer",
-        "05_dataset",
-        "06_dataloader",
-        "07_samplers",
-    )
-]
 
 # Student notebooks keep the exercise but not the answer.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}

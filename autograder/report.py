@@ -77,7 +77,16 @@ def call_student(call: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -
     except CheckFailure:
         raise
     except Exception as error:
-        raise CheckFailure(f"{call}\n  raised {type(error).__name__}: {error}") from error
+        message = f"{call}\n  raised {type(error).__name__}: {error}"
+        hints = [hint for clue, hint in HINTS.items() if clue in str(error)]
+        raise CheckFailure("\n  hint: ".join([message, *hints])) from error
+
+
+#: Error text torch raises for common mistakes, and what to do about it.
+HINTS = {
+    "before Module.__init__() call": "call super().__init__() first thing in __init__",
+    "mat1 and mat2 shapes cannot be multiplied": "check the weight layout: x @ weight.T",
+}
 
 
 def _show(value: Any) -> str:

@@ -1,0 +1,142 @@
+"""The 02_parameter checks pass the instructor's solution and fail realistic mistakes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import solution_namespace
+from torch import nn
+
+from autograder import CheckFailure
+from autograder import parameter as checks
+
+SOLUTION = solution_namespace("02_parameter")
+count_parameters = SOLUTION["count_parameters"]
+freeze = SOLUTION["freeze"]
+RunningMean = SOLUTION["RunningMean"]
+
+
+def count_tensors(module, trainable_only=False):
+    """Counts parameter tensors instead of the scalars in them."""
+    return sum(1 for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+def count_state_dict(module, trainable_only=False):
+    """Counts state_dict() entries, which include BatchNorm's buffers."""
+    return sum(v.numel() for v in module.state_dict().values())
+
+
+def count_ignoring_flag(module, trainable_only=False):
+    """Forgets trainable_only."""
+    return sum(p.numel() for p in module.parameters())
+
+
+def freeze_by_substring(module, prefixes):
+    """Matches anywhere in the name: "0." also freezes "3.0.weight"."""
+    for name, param in module.named_parameters():
+        if any(prefix in name for prefix in prefixes):
+            param.requires_grad_(False)
+
+
+def freeze_by_replacing(module, prefixes):
+    """Replaces parameters with frozen copies: an existing optimizer keeps the old ones."""
+    for name, param in list(module.named_parameters()):
+        if name.startswith(tuple(prefixes)):
+            owner_name, _, attribute = name.rpartition(".")
+            owner = module.get_submodule(owner_name)
+            setattr(owner, attribute, nn.Parameter(param.detach().clone(), requires_grad=False))
+
+
+def freeze_everything(module, prefixes):
+    """Ignores the prefixes."""
+    module.requires_grad_(False)
+
+
+class PlainAttribute(RunningMean):
+    """Keeps the running mean as a plain attribute: not saved, not moved by .to()."""
+
+    def __init__(self, num_features, momentum=0.1):
+        nn.Module.__init__(self)
+        self.momentum = momentum
+        self.running_mean = torch.zeros(num_features)
+
+
+class AsParameter(RunningMean):
+    """Makes the running mean a Parameter: an optimizer would train it."""
+
+    def __init__(self, num_features, momentum=0.1):
+        nn.Module.__init__(self)
+        self.momentum = momentum
+        self.running_mean = nn.Parameter(torch.zeros(num_features), requires_grad=False)
+
+
+class SwappedMomentum(RunningMean):
+    """Weights the old mean by momentum and the new batch by 1 - momentum."""
+
+    def forward(self, x):
+        if not self.training:
+            return x - self.running_mean
+        with torch.no_grad():
+            self.running_mean.mul_(self.momentum).add_((1 - self.momentum) * x.mean(0))
+        return x - x.mean(0)
+
+
+class UpdatesInEval(RunningMean):
+    """Updates the buffer in eval mode too."""
+
+    def forward(self, x):
+        with torch.no_grad():
+            self.running_mean.mul_(1 - self.momentum).add_(self.momentum * x.mean(0))
+        return x - (x.mean(0) if self.training else self.running_mean)
+
+
+def test_solution_passes_visible_and_hidden_cases():
+    checks.check_count_parameters(count_parameters)
+    checks.check_count_parameters_hidden(count_parameters)
+    checks.check_freeze(freeze)
+    checks.check_freeze_hidden(freeze)
+    checks.check_running_mean(RunningMean)
+    checks.check_running_mean_hidden(RunningMean)
+
+
+@pytest.mark.parametrize(
+    ("wrong", "message"),
+    [
+        (count_tensors, "sum numel() over parameters"),
+        (count_state_dict, "buffers, not parameters"),
+        (count_ignoring_flag, "skip parameters whose requires_grad is False"),
+    ],
+)
+def test_count_parameters_check_names_the_mistake(wrong, message):
+    with pytest.raises(CheckFailure, match="count_parameters") as failure:
+        checks.check_count_parameters(wrong)
+    assert message in str(failure.value)
+
+
+@pytest.mark.parametrize(
+    ("wrong", "message"),
+    [
+        (freeze_by_substring, "starts with one of the prefixes"),
+        (freeze_by_replacing, "change requires_grad in place"),
+        (freeze_everything, "starts with one of the prefixes"),
+    ],
+)
+def test_freeze_check_names_the_mistake(wrong, message):
+    with pytest.raises(CheckFailure, match="freeze") as failure:
+        checks.check_freeze(wrong)
+    assert message in str(failure.value)
+
+
+@pytest.mark.parametrize(
+    ("wrong", "message"),
+    [
+        (PlainAttribute, "register_buffer"),
+        (AsParameter, "not something an optimizer should learn"),
+        (SwappedMomentum, "running_mean afterwards"),
+        (UpdatesInEval, "in eval mode"),
+    ],
+)
+def test_running_mean_check_names_the_mistake(wrong, message):
+    with pytest.raises(CheckFailure, match="RunningMean") as failure:
+        checks.check_running_mean(wrong)
+    assert message in str(failure.value)
