@@ -9,7 +9,7 @@ PORT   ?= 8000
 JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help install book serve test test-fast lint format release grade clean
+.PHONY: help install lab book serve test test-fast lint format release grade clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -20,6 +20,9 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $@
 
 install: $(STAMP)  ## create .venv and install the pinned stack
+
+lab: $(STAMP)  ## open the exercise notebooks in JupyterLab
+	$(BIN)/jupyter lab notebooks/
 
 book: $(STAMP)  ## execute every chapter and build the site into _build/html (strict)
 	$(BIN)/jupyter-book build -W -n --keep-going .
