@@ -28,7 +28,7 @@ book: $(STAMP)  ## execute every chapter and build the site into _build/html (st
 	$(BIN)/jupyter-book build -W -n --keep-going .
 	@echo "Site built: open $(CURDIR)/$(SITE)/index.html (or run: make serve)"
 
-serve: book  ## build, then serve the site on http://localhost:$(PORT)
+serve: book  ## build, then serve the site on http://localhost:8000 (PORT=... to change)
 	$(BIN)/python -m http.server $(PORT) --bind 127.0.0.1 --directory $(SITE)
 
 test: book  ## install, build the book strictly, run every test
