@@ -9,6 +9,7 @@ reference does not depend on the code under test. The iterable check runs a real
 from __future__ import annotations
 
 import csv
+import itertools
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -234,13 +235,15 @@ def check_range_records_hidden(RangeRecords: type, cases: int = 2) -> None:
             _check_range_case(RangeRecords, start, end, num_workers)
 
 
-def loader_records(dataset: Any, num_workers: int) -> list[Any]:
-    """Every item a real DataLoader over ``dataset`` yields in one epoch, without batching."""
+def loader_records(dataset: Any, num_workers: int, limit: int | None = None) -> list[Any]:
+    """The items a real DataLoader over ``dataset`` yields in one epoch, without batching;
+    at most ``limit`` of them, so that an endless stream cannot hang the check."""
     options: dict[str, Any] = {}
     if num_workers:
         # fork lets workers use a class defined in a notebook (it cannot be imported by name).
         options = {"multiprocessing_context": "fork", "timeout": WORKER_TIMEOUT}
-    return list(DataLoader(dataset, batch_size=None, num_workers=num_workers, **options))
+    loader = DataLoader(dataset, batch_size=None, num_workers=num_workers, **options)
+    return list(itertools.islice(loader, limit))
 
 
 def _check_range_case(RangeRecords: type, start: int, end: int, num_workers: int) -> None:
@@ -257,7 +260,8 @@ def _check_range_case(RangeRecords: type, start: int, end: int, num_workers: int
     epochs = 2 if num_workers == 0 else 1
     for epoch in range(epochs):
         label = call if epoch == 0 else f"{call}, a second time"
-        got = call_student(label, loader_records, dataset, num_workers)
+        limit = 3 * (end - start) + 10
+        got = call_student(label, loader_records, dataset, num_workers, limit)
         _compare_records(label, list(range(start, end)), got, num_workers, epoch)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import itertools
+import os
 import time
 
 import numpy as np
@@ -207,6 +209,13 @@ class YieldsTensors(NoSharding):
         return iter(torch.arange(self.start, self.end))
 
 
+class Endless(NoSharding):
+    """Cycles over the range forever, as a stream that never ends would."""
+
+    def __iter__(self):
+        return itertools.cycle(range(self.start, self.end))
+
+
 class MapStyleRange(Dataset):
     """A map-style dataset: the DataLoader indexes it instead of iterating it."""
 
@@ -227,6 +236,7 @@ RANGE_MISTAKES = [
     (OneShotIterator, "must start afresh on every epoch"),
     (InclusiveEnd, "are outside range(start, end)"),
     (YieldsTensors, "yield Python ints; got a Tensor"),
+    (Endless, "came more than once"),
     (MapStyleRange, "subclass torch.utils.data.IterableDataset"),
 ]
 
@@ -327,4 +337,25 @@ def test_worker_checks_are_fast():
     began = time.perf_counter()
     checks.check_range_records(RangeRecords)
     checks.check_range_records_hidden(RangeRecords)
+    assert time.perf_counter() - began < 5
+
+
+def test_worker_checks_use_real_worker_processes():
+    """The iterable check's loader runs __iter__ in separate processes, one per worker."""
+
+    class WhereAmI(IterableDataset):
+        def __iter__(self):
+            worker = get_worker_info()
+            yield (None if worker is None else worker.id), os.getpid()
+
+    assert checks.loader_records(WhereAmI(), 0) == [[None, os.getpid()]]  # default_convert: lists
+    seen = dict(checks.loader_records(WhereAmI(), 2))
+    assert sorted(seen) == [0, 1]
+    assert len(set(seen.values())) == 2 and os.getpid() not in seen.values()
+
+
+def test_an_endless_stream_does_not_hang_the_check():
+    began = time.perf_counter()
+    with pytest.raises(CheckFailure):
+        checks.check_range_records_hidden(Endless)
     assert time.perf_counter() - began < 5
