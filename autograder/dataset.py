@@ -225,14 +225,15 @@ def check_range_records(RangeRecords: type) -> None:
             _check_range_case(RangeRecords, start, end, num_workers)
 
 
-def check_range_records_hidden(RangeRecords: type, cases: int = 2) -> None:
-    """:func:`check_range_records` on ranges drawn at grading time."""
+def check_range_records_hidden(RangeRecords: type) -> None:
+    """:func:`check_range_records` on ranges drawn at grading time: one that does not split
+    evenly and starts past 0, one with fewer records than workers, and one of any length."""
     rng = hidden_rng()
-    for _ in range(cases):
-        start = rng.randint(0, 100)
-        end = start + rng.randint(0, 40)
+    starts = [rng.randint(1, 100), rng.randint(0, 100), rng.randint(0, 100)]
+    lengths = [2 * rng.randint(1, 20) + 1, rng.randint(0, 1), rng.randint(0, 40)]
+    for start, length in zip(starts, lengths, strict=True):
         for num_workers in (0, 1, 2):
-            _check_range_case(RangeRecords, start, end, num_workers)
+            _check_range_case(RangeRecords, start, start + length, num_workers)
 
 
 def loader_records(dataset: Any, num_workers: int, limit: int | None = None) -> list[Any]:
