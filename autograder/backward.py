@@ -253,21 +253,22 @@ def check_lr_optimize(LR: type, dim: int = 3, lr: float = 0.1, seed: int = 0) ->
     _set_params(built, model, w, b)
     model.grads = {"dw": dw.clone(), "db": db.clone()}
     call = f"{built} with float64 w, b and grads = {{'dw': dw, 'db': db}}: optimize()"
+    # Tolerance allows an lr kept as a float32 tensor, as the seed note does (0.1 -> 0.10000000149).
     call_student(call, model.optimize)
     for name, old, grad in (("w", w, dw), ("b", b, db)):
         expected = old - lr * grad
         got = getattr(model, name, None)
-        why = tensor_difference(expected, got, atol=1e-12, rtol=1e-10)
+        why = tensor_difference(expected, got, atol=1e-7, rtol=1e-6)
         if why is None:
             continue
         if isinstance(got, torch.Tensor) and got.shape == old.shape:
             got_values = got.detach()
             if torch.equal(got_values, old):
                 why += f"; {name} did not change: optimize() must update both w and b"
-            elif torch.allclose(got_values, old + lr * grad, atol=1e-12, rtol=1e-10):
+            elif torch.allclose(got_values, old + lr * grad, atol=1e-7, rtol=1e-6):
                 why += "; that is a step uphill: subtract lr * gradient"
             elif name == "w" and torch.allclose(
-                got_values, old - lr * grad - lr * db, atol=1e-12, rtol=1e-10
+                got_values, old - lr * grad - lr * db, atol=1e-7, rtol=1e-6
             ):
                 why += "; w was also moved by lr * db: db is b's gradient"
         fail(f"{call}, then {name}", expected, got, why)

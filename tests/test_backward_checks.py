@@ -152,6 +152,32 @@ def test_solution_passes_visible_and_hidden_cases():
     checks.check_swish_hidden(Swish)
 
 
+class PlainAttributesLR(LR):
+    """The seed note's design, fixed: plain tensor attributes instead of buffers, in-place steps."""
+
+    def __init__(self, dim, lr=0.01):
+        nn.Module.__init__(self)
+        self.lr = torch.scalar_tensor(lr)
+        self.w = torch.zeros(dim, 1)
+        self.b = torch.scalar_tensor(0)
+        self.grads = {"dw": torch.zeros(dim, 1), "db": torch.scalar_tensor(0)}
+
+    def optimize(self):
+        self.w -= self.lr * self.grads["dw"]
+        self.b -= self.lr * self.grads["db"]
+
+
+def test_checks_accept_plain_tensor_attributes_and_in_place_updates():
+    for check in (
+        checks.check_lr_forward,
+        checks.check_lr_backward,
+        checks.check_lr_finite_differences,
+        checks.check_lr_optimize,
+        checks.check_lr_training,
+    ):
+        check(PlainAttributesLR)
+
+
 @pytest.mark.parametrize(
     ("wrong", "message"),
     [
@@ -375,3 +401,17 @@ def test_gradcheck_alone_fails_a_wrong_backward(wrong):
 
 def test_gradcheck_passes_the_solution():
     checks._check_gradcheck(Swish, torch.randn(5, dtype=torch.float64, requires_grad=True))
+
+
+def test_unimplemented_swish_is_reported_as_such():
+    class Stub(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            raise NotImplementedError
+
+        @staticmethod
+        def backward(ctx, grad_output):
+            raise NotImplementedError
+
+    with pytest.raises(CheckFailure, match="not implemented yet"):
+        checks.check_swish(Stub)
