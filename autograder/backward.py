@@ -203,6 +203,12 @@ def check_lr_finite_differences(LR: type, dim: int = 3, m: int = 5, seed: int = 
     _set_params(built, model, w, b)
     setting = f"{built} with float64 w, b; x {(dim, m)}, y {(1, m)}"
     yhat = call_student(f"{setting}: forward(x)", model.forward, x)
+    expect(
+        isinstance(yhat, torch.Tensor) and tuple(yhat.shape) == (1, m),
+        f"{setting}: forward(x)",
+        f"a tensor of shape {(1, m)}",
+        yhat,
+    )
     call = f"{setting}: backward(x, yhat, y)"
     call_student(call, model.backward, x, yhat, y)
     grads = {name: value for name, value in _grads(call, model).items() if name in ("dw", "db")}
