@@ -181,13 +181,13 @@ def check_adam_arguments_hidden(Adam: type) -> None:
 def _check_optimizer(
     name: str, Student: type, Reference: type, keys: tuple[str, ...], case: Case
 ) -> None:
-    _check_not_torchs(name, Student, Reference)
+    _check_own_class(name, Student, Reference)
     _check_zero_grad(name, Student, Reference, case)
     _check_skips_missing_grads(name, Student, Reference, case)
     _check_steps(name, Student, Reference, keys, case)
 
 
-def _check_not_torchs(name: str, Student: type, Reference: type) -> None:
+def _check_own_class(name: str, Student: type, Reference: type) -> None:
     expect(
         isinstance(Student, type) and issubclass(Student, Optimizer),
         f"class {name}",
@@ -230,10 +230,13 @@ def _data(case: Case) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _groups(net: nn.Sequential, case: Case) -> list[dict[str, Any]]:
-    """Group 0 trains the first layer, group 1 the second, each with its own overrides."""
+    """Group 0 trains the first layer, group 1 the second (and ``net.unused`` if it exists)."""
+    second = list(net[2].parameters())
+    if hasattr(net, "unused"):
+        second.append(net.unused)
     return [
         {"params": list(net[0].parameters()), **case.groups[0]},
-        {"params": list(net[2].parameters()), **case.groups[1]},
+        {"params": second, **case.groups[1]},
     ]
 
 
@@ -251,7 +254,7 @@ def _kwargs(values: dict[str, Any], prefix: str = "", quote: bool = False) -> st
     return "".join(f"{prefix}{key}={value!r}" for key, value in values.items())
 
 
-def _build(name: str, Student: type, Reference: type, case: Case, net: nn.Module = None):
+def _build(name: str, Student: type, Reference: type, case: Case, net: nn.Module | None = None):
     """Torch's optimizer and the student's on two identical networks (or on ``net``)."""
     ref_net = _net(case) if net is None else net
     mine_net = copy.deepcopy(ref_net)
@@ -302,8 +305,6 @@ def _check_skips_missing_grads(name: str, Student: type, Reference: type, case: 
     with_unused = Case(case.defaults, groups, case.sizes, case.samples, 3, case.seed)
     X, y = _data(case)
     _, (ref_net, ref), (mine_net, mine) = _build(name, Student, Reference, with_unused, net)
-    ref.param_groups[1]["params"].append(ref_net.unused)
-    mine.param_groups[1]["params"].append(mine_net.unused)
     call = (
         f"{_construction(name, with_unused)}\n"
         "with one more parameter in group 1 that the loss does not use (its .grad stays None)"
