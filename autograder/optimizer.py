@@ -34,7 +34,8 @@ SGD_HINTS = {
     "nesterov; check weight decay and the group's own lr and momentum",
     "later": "earlier steps matched: check the momentum buffer update "
     "buf = momentum * buf + (1 - dampening) * g, that weight decay is added to g before it, "
-    "and that nesterov uses g + momentum * buf",
+    "that nesterov uses g + momentum * buf, and that the buffer starts as a copy of the "
+    "first gradient (torch.clone), not as p.grad itself, which backward() overwrites",
 }
 ADAM_HINTS = {
     "first": "check weight decay (added to the gradient), the bias corrections "
@@ -83,7 +84,7 @@ class Case:
 
 
 SGD_CASE = Case(
-    defaults={"lr": 0.01, "momentum": 0.9, "weight_decay": 0.05},
+    defaults={"lr": 0.01, "momentum": 0.9},
     groups=(
         {"lr": 0.05, "momentum": 0.8, "dampening": 0.3, "weight_decay": 0.02},
         {"momentum": 0.7, "nesterov": True},
@@ -336,15 +337,20 @@ def _check_steps(
     )
     for step in range(1, case.steps + 1):
         last = step == case.steps
+        # Every other step reuses the .grad tensors, as zero_grad(set_to_none=False) does:
+        # a state tensor that aliases p.grad is then overwritten.
+        to_none = step % 2 == 1
+        zeroing = f"zero_grad(set_to_none={to_none})"
         if last:
-            step_call = f"{call}\nstep {step}: loss = opt.step(closure)"
+            step_call = f"{call}\nstep {step}: loss = opt.step(closure), closure calls {zeroing}"
         else:
-            step_call = f"{call}\nstep {step}: loss.backward(); opt.step()"
+            step_call = f"{call}\nstep {step}: {zeroing}; loss.backward(); opt.step()"
         losses = [
-            _advance(step_call, opt, net, X, y, student=opt is mine, closure=last)
+            _advance(step_call, opt, net, X, y, student=opt is mine, closure=last, to_none=to_none)
             for net, opt in ((ref_net, ref), (mine_net, mine))
         ]
         _compare_parameters(step_call, step, ref, mine, names, keys, case.hints)
+        _compare_gradients(step_call, ref_net, mine_net)
         if last:
             _check_closure_loss(step_call, *losses)
     _check_state(call, ref, mine, names)
@@ -359,11 +365,12 @@ def _advance(
     *,
     student: bool,
     closure: bool,
+    to_none: bool,
 ) -> Any:
     """One training step: backward then ``step()``, or ``step(closure)``; returns its result."""
 
     def compute_loss() -> torch.Tensor:
-        net.zero_grad()
+        net.zero_grad(set_to_none=to_none)
         loss = _mse(net, X, y)
         loss.backward()
         return loss
@@ -440,7 +447,25 @@ def _compare_parameters(
                 )
 
 
-def _difference(expected: torch.Tensor, got: torch.Tensor) -> str | None:
+def _compare_gradients(call: str, ref_net: nn.Module, mine_net: nn.Module) -> None:
+    """``step()`` reads ``p.grad`` and leaves it alone, as torch's optimizers do."""
+    for (name, expected), got in zip(
+        ref_net.named_parameters(), mine_net.parameters(), strict=True
+    ):
+        why = _difference(expected.grad, got.grad)
+        expect(
+            why is None,
+            f"{call}\nafter the step: .grad of parameter {name!r}",
+            expected.grad,
+            got.grad,
+            f"{why}\n  hint: step() must not change p.grad; add weight decay to a new tensor "
+            "(g = p.grad.add(p, alpha=weight_decay)), not in place",
+        )
+
+
+def _difference(expected: torch.Tensor, got: Any) -> str | None:
+    if not isinstance(got, torch.Tensor):
+        return f"expected a tensor, got {got!r}"
     expected, got = expected.detach(), got.detach()
     close = torch.isclose(got, expected, atol=ATOL, rtol=RTOL)
     if bool(close.all()):

@@ -86,6 +86,30 @@ class IgnoresDampening(SGDRule):
         return d_p + group["momentum"] * buf if group["nesterov"] else buf.clone()
 
 
+class BufferAliasesGrad(SGDRule):
+    """Stores the first gradient itself as the buffer, so zero_grad(set_to_none=False) and
+    the next backward() overwrite it."""
+
+    def update(self, p, d_p, group):
+        if group["weight_decay"] != 0:
+            d_p = d_p + group["weight_decay"] * p
+        if group["momentum"] == 0:
+            return d_p
+        buf = self.buffer(p, d_p, group, lambda grad: grad)
+        return d_p + group["momentum"] * buf if group["nesterov"] else buf.clone()
+
+
+class WeightDecayInPlace(SGDRule):
+    """Adds weight decay into p.grad in place: right update, but the caller's .grad changes."""
+
+    def update(self, p, d_p, group):
+        d_p.add_(p, alpha=group["weight_decay"])
+        if group["momentum"] == 0:
+            return d_p
+        buf = self.buffer(p, d_p, group, torch.clone)
+        return d_p + group["momentum"] * buf if group["nesterov"] else buf.clone()
+
+
 class DefaultLearningRate(SGD):
     """Uses the constructor's lr for every group, ignoring a group's own lr."""
 
@@ -281,6 +305,27 @@ class AdamRule(Adam):
         return state["step"]
 
 
+class AdamWeightDecayInPlace(AdamRule):
+    """Adds weight decay into p.grad in place."""
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = _start(closure)
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    p.grad.add_(p, alpha=group["weight_decay"])
+        weight_decays = [group.pop("weight_decay") for group in self.param_groups]
+        try:
+            for group in self.param_groups:
+                group["weight_decay"] = 0.0
+            super().step()
+        finally:
+            for group, weight_decay in zip(self.param_groups, weight_decays, strict=True):
+                group["weight_decay"] = weight_decay
+        return loss
+
+
 class NoBiasCorrection(AdamRule):
     """Uses m and v as they are, so the first steps are too small."""
 
@@ -376,9 +421,11 @@ def test_the_harness_of_the_wrong_adams_is_right_without_its_mistake():
 SGD_MISTAKES = [
     (ZeroStartedBuffer, "after step 1: group 0"),
     (NesterovUsesBuffer, "after step 1: group 1"),
-    (WeightDecayAfterMomentum, "after step 1: group 1"),
+    (WeightDecayAfterMomentum, "after step 2: group 0"),
     (IgnoresDampening, "after step 2: group 0"),
     (DefaultLearningRate, "after step 1: group 0"),
+    (BufferAliasesGrad, "after step 2: group 1"),
+    (WeightDecayInPlace, "step() must not change p.grad"),
     (ZeroGradInPlace, "zero_grad() sets every .grad to None"),
     (ZeroGradForgotten, "zero_grad() sets every .grad to None"),
     (NoneGradAsZeros, "skip parameters whose .grad is None"),
@@ -435,6 +482,7 @@ ADAM_MISTAKES = [
     (NoBiasCorrection, "after step 1: group 0"),
     (EpsInsideSqrt, "after step 1: group 0"),
     (DecoupledWeightDecay, "after step 1: group 1"),
+    (AdamWeightDecayInPlace, "step() must not change p.grad"),
     (DefaultBetas, "after step 2: group 0"),
     (StepCountFromZero, "after step 2: group 0"),
     (MomentsOutsideState, "keep each parameter's running values in self.state[p]"),
