@@ -1,0 +1,548 @@
+"""The 04_optimizer checks pass the instructor's solution and fail realistic mistakes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import solution_namespace
+
+from autograder import CheckFailure
+from autograder import optimizer as checks
+
+SOLUTION = solution_namespace("04_optimizer")
+SGD, Adam = SOLUTION["SGD"], SOLUTION["Adam"]
+
+
+def _start(closure):
+    """What every step() does first: the closure, with gradients enabled."""
+    if closure is None:
+        return None
+    with torch.enable_grad():
+        return closure()
+
+
+class SGDRule(SGD):
+    """The solution's loop over groups and parameters, with the update rule pluggable."""
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = _start(closure)
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    p.add_(self.update(p, p.grad, group), alpha=-group["lr"])
+        return loss
+
+    def buffer(self, p, d_p, group, first):
+        """The torch rule for the momentum buffer (``first`` builds it on the first step)."""
+        state = self.state[p]
+        if "momentum_buffer" not in state:
+            state["momentum_buffer"] = first(d_p)
+        else:
+            state["momentum_buffer"].mul_(group["momentum"]).add_(d_p, alpha=1 - group["dampening"])
+        return state["momentum_buffer"]
+
+
+class ZeroStartedBuffer(SGDRule):
+    """Starts the momentum buffer at zeros, so dampening already shrinks the first step."""
+
+    def update(self, p, d_p, group):
+        d_p = d_p + group["weight_decay"] * p
+        if group["momentum"] == 0:
+            return d_p
+        buf = self.state[p].setdefault("momentum_buffer", torch.zeros_like(p))
+        buf.mul_(group["momentum"]).add_(d_p, alpha=1 - group["dampening"])
+        return d_p + group["momentum"] * buf if group["nesterov"] else buf
+
+
+class NesterovUsesBuffer(SGDRule):
+    """With nesterov=True, steps along the buffer instead of g + momentum * buf."""
+
+    def update(self, p, d_p, group):
+        d_p = d_p + group["weight_decay"] * p
+        if group["momentum"] == 0:
+            return d_p
+        return self.buffer(p, d_p, group, torch.clone).clone()
+
+
+class WeightDecayAfterMomentum(SGDRule):
+    """Adds weight_decay * p to the step after the buffer, not to the gradient before it."""
+
+    def update(self, p, d_p, group):
+        if group["momentum"] != 0:
+            buf = self.buffer(p, d_p, group, torch.clone)
+            d_p = d_p + group["momentum"] * buf if group["nesterov"] else buf.clone()
+        return d_p + group["weight_decay"] * p
+
+
+class IgnoresDampening(SGDRule):
+    """Treats dampening as 0: buf = momentum * buf + g."""
+
+    def update(self, p, d_p, group):
+        d_p = d_p + group["weight_decay"] * p
+        if group["momentum"] == 0:
+            return d_p
+        buf = self.buffer(p, d_p, {**group, "dampening": 0.0}, torch.clone)
+        return d_p + group["momentum"] * buf if group["nesterov"] else buf.clone()
+
+
+class BufferAliasesGrad(SGDRule):
+    """Stores the first gradient itself as the buffer, so zero_grad(set_to_none=False) and
+    the next backward() overwrite it."""
+
+    def update(self, p, d_p, group):
+        if group["weight_decay"] != 0:
+            d_p = d_p + group["weight_decay"] * p
+        if group["momentum"] == 0:
+            return d_p
+        buf = self.buffer(p, d_p, group, lambda grad: grad)
+        return d_p + group["momentum"] * buf if group["nesterov"] else buf.clone()
+
+
+class WeightDecayInPlace(SGDRule):
+    """Adds weight decay into p.grad in place: right update, but the caller's .grad changes."""
+
+    def update(self, p, d_p, group):
+        d_p.add_(p, alpha=group["weight_decay"])
+        if group["momentum"] == 0:
+            return d_p
+        buf = self.buffer(p, d_p, group, torch.clone)
+        return d_p + group["momentum"] * buf if group["nesterov"] else buf.clone()
+
+
+class DefaultLearningRate(SGD):
+    """Uses the constructor's lr for every group, ignoring a group's own lr."""
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        lrs = [group["lr"] for group in self.param_groups]
+        for group in self.param_groups:
+            group["lr"] = self.defaults["lr"]
+        try:
+            return super().step(closure)
+        finally:
+            for group, lr in zip(self.param_groups, lrs, strict=True):
+                group["lr"] = lr
+
+
+class FitsVisibleSizes(SGD):
+    """Correct on the visible network's tensor sizes only; doubles every other update."""
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        before = [p.clone() for group in self.param_groups for p in group["params"]]
+        loss = super().step(closure)
+        params = [p for group in self.param_groups for p in group["params"]]
+        for p, old in zip(params, before, strict=True):
+            if p.numel() not in (15, 5, 10, 2):
+                p.add_(p - old)
+        return loss
+
+
+class ZeroGradInPlace(SGD):
+    """Overrides zero_grad with the pre-2.0 behaviour: always fill with zeros."""
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    p.grad.zero_()
+
+
+class ZeroGradForgotten(SGD):
+    """Overrides zero_grad with a method that does nothing."""
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        pass
+
+
+class NoneGradAsZeros(SGD):
+    """Replaces a missing gradient by zeros, so weight decay still moves the parameter."""
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    p.grad = torch.zeros_like(p)
+        return super().step(closure)
+
+
+class NoneGradCrashes(SGD):
+    """Assumes every parameter has a gradient."""
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = _start(closure)
+        for group in self.param_groups:
+            for p in group["params"]:
+                p.add_(p.grad.add(p, alpha=group["weight_decay"]), alpha=-group["lr"])
+        return loss
+
+
+class BufferOutsideState(SGDRule):
+    """Keeps momentum buffers in its own dict, so state_dict() does not save them."""
+
+    def update(self, p, d_p, group):
+        buffers = self.__dict__.setdefault("buffers", {})
+        d_p = d_p + group["weight_decay"] * p
+        if group["momentum"] == 0:
+            return d_p
+        if p not in buffers:
+            buffers[p] = d_p.clone()
+        else:
+            buffers[p].mul_(group["momentum"]).add_(d_p, alpha=1 - group["dampening"])
+        return d_p + group["momentum"] * buffers[p] if group["nesterov"] else buffers[p].clone()
+
+
+class ClosureWithoutGrad(SGD):
+    """Calls the closure inside step's no_grad, so loss.backward() cannot work."""
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        if closure is not None:
+            closure()
+        return super().step()
+
+
+class ClosureIgnored(SGD):
+    """Accepts a closure but never calls it."""
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        return super().step()
+
+
+class InheritsTorchSGD(torch.optim.SGD):
+    """Borrows torch's update rule instead of writing one."""
+
+
+class NoValidationSGD(SGD):
+    """Accepts every argument."""
+
+    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False):
+        defaults = dict(
+            lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+            nesterov=nesterov,
+        )  # fmt: skip
+        torch.optim.Optimizer.__init__(self, params, defaults)
+
+
+class AssertValidationSGD(NoValidationSGD):
+    """Validates with assert: the right idea, but AssertionError is not torch's ValueError."""
+
+    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False):
+        assert lr >= 0 and momentum >= 0 and weight_decay >= 0
+        assert not nesterov or (momentum > 0 and dampening == 0)
+        super().__init__(params, lr, momentum, dampening, weight_decay, nesterov)
+
+
+class RejectsZeroLearningRate(NoValidationSGD):
+    """Rejects lr=0, which torch accepts."""
+
+    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False):
+        if lr <= 0 or momentum < 0 or weight_decay < 0:
+            raise ValueError("invalid")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("invalid")
+        super().__init__(params, lr, momentum, dampening, weight_decay, nesterov)
+
+
+class NesterovUnchecked(NoValidationSGD):
+    """Checks the signs but lets nesterov through without momentum."""
+
+    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False):
+        if lr < 0 or momentum < 0 or weight_decay < 0:
+            raise ValueError("invalid")
+        super().__init__(params, lr, momentum, dampening, weight_decay, nesterov)
+
+
+# ------------------------------------------------------------------------------------- Adam
+
+
+class AdamRule(Adam):
+    """The solution's loop with the moment updates and the step pluggable."""
+
+    bias_correction = True
+    eps_inside = False
+    decoupled = False
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = _start(closure)
+        for group in self.param_groups:
+            beta1, beta2 = self.betas(group)
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                grad = p.grad
+                if self.decoupled:
+                    p.mul_(1 - group["lr"] * group["weight_decay"])
+                else:
+                    grad = grad + group["weight_decay"] * p
+                state = self.slot(p)
+                if not state:
+                    state.update(step=0, m=torch.zeros_like(p), v=torch.zeros_like(p))
+                state["step"] += 1
+                t = self.t(state)
+                state["m"].mul_(beta1).add_(grad, alpha=1 - beta1)
+                state["v"].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+                m, v = state["m"], state["v"]
+                if self.bias_correction:
+                    m, v = m / (1 - beta1**t), v / (1 - beta2**t)
+                eps = group["eps"]
+                denom = (v + eps).sqrt() if self.eps_inside else v.sqrt() + eps
+                p.sub_(group["lr"] * m / denom)
+        return loss
+
+    def betas(self, group):
+        return group["betas"]
+
+    def slot(self, p):
+        return self.state[p]
+
+    def t(self, state):
+        return state["step"]
+
+
+class AdamWeightDecayInPlace(AdamRule):
+    """Adds weight decay into p.grad in place."""
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = _start(closure)
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    p.grad.add_(p, alpha=group["weight_decay"])
+        weight_decays = [group.pop("weight_decay") for group in self.param_groups]
+        try:
+            for group in self.param_groups:
+                group["weight_decay"] = 0.0
+            super().step()
+        finally:
+            for group, weight_decay in zip(self.param_groups, weight_decays, strict=True):
+                group["weight_decay"] = weight_decay
+        return loss
+
+
+class NoBiasCorrection(AdamRule):
+    """Uses m and v as they are, so the first steps are too small."""
+
+    bias_correction = False
+
+
+class EpsInsideSqrt(AdamRule):
+    """Divides by sqrt(v + eps) instead of sqrt(v) + eps."""
+
+    eps_inside = True
+
+
+class DecoupledWeightDecay(AdamRule):
+    """AdamW's weight decay (shrink p directly) instead of Adam's (add to the gradient)."""
+
+    decoupled = True
+
+
+class DefaultBetas(AdamRule):
+    """Reads betas from the constructor's defaults, ignoring a group's own betas."""
+
+    def betas(self, group):
+        return self.defaults["betas"]
+
+
+class StepCountFromZero(AdamRule):
+    """Bias-corrects with t - 1, the count before this step."""
+
+    def t(self, state):
+        return max(state["step"] - 1, 1)
+
+
+class NoValidationAdam(Adam):
+    """Accepts every argument."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0):
+        defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay}
+        torch.optim.Optimizer.__init__(self, params, defaults)
+
+
+class BetasMayBeZeroOrOne(NoValidationAdam):
+    """Checks betas with 0 < beta <= 1: rejects 0, accepts 1."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0):
+        if lr < 0 or eps < 0 or weight_decay < 0 or not all(0 < b <= 1 for b in betas):
+            raise ValueError("invalid")
+        super().__init__(params, lr, betas, eps, weight_decay)
+
+
+class OnlyFirstBetaChecked(NoValidationAdam):
+    """Validates lr, eps, weight_decay and betas[0], but not betas[1]."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0):
+        if lr < 0 or eps < 0 or weight_decay < 0 or not 0 <= betas[0] < 1:
+            raise ValueError("invalid")
+        super().__init__(params, lr, betas, eps, weight_decay)
+
+
+class AssertValidationAdam(NoValidationAdam):
+    """Validates with assert instead of raising ValueError."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0):
+        assert lr >= 0 and eps >= 0 and weight_decay >= 0
+        assert all(0 <= b < 1 for b in betas)
+        super().__init__(params, lr, betas, eps, weight_decay)
+
+
+class MomentsOutsideState(AdamRule):
+    """Keeps its moments on the optimizer object, keyed by parameter, not in self.state."""
+
+    def slot(self, p):
+        return self.__dict__.setdefault("moments", {}).setdefault(p, {})
+
+
+# ------------------------------------------------------------------------------------- tests
+
+
+def test_solution_passes_visible_and_hidden_cases():
+    checks.check_sgd(SGD)
+    checks.check_sgd_hidden(SGD)
+    checks.check_sgd_arguments(SGD)
+    checks.check_sgd_arguments_hidden(SGD)
+    checks.check_adam(Adam)
+    checks.check_adam_hidden(Adam)
+    checks.check_adam_arguments(Adam)
+    checks.check_adam_arguments_hidden(Adam)
+
+
+def test_the_harness_of_the_wrong_adams_is_right_without_its_mistake():
+    checks.check_adam(AdamRule)
+
+
+SGD_MISTAKES = [
+    (ZeroStartedBuffer, "after step 1: group 0"),
+    (NesterovUsesBuffer, "after step 1: group 1"),
+    (WeightDecayAfterMomentum, "after step 2: group 0"),
+    (IgnoresDampening, "after step 2: group 0"),
+    (DefaultLearningRate, "after step 1: group 0"),
+    (BufferAliasesGrad, "after step 2: group 1"),
+    (WeightDecayInPlace, "step() must not change p.grad"),
+    (ZeroGradInPlace, "zero_grad() sets every .grad to None"),
+    (ZeroGradForgotten, "zero_grad() sets every .grad to None"),
+    (NoneGradAsZeros, "skip parameters whose .grad is None"),
+    (NoneGradCrashes, "'NoneType' object has no attribute"),
+    (BufferOutsideState, "keep each parameter's running values in self.state[p]"),
+    (ClosureWithoutGrad, "call the closure inside `with torch.enable_grad():`"),
+    (ClosureIgnored, "step 20: loss = opt.step(closure)"),
+    (InheritsTorchSGD, "do not inherit from torch's SGD"),
+]
+
+
+@pytest.mark.parametrize(
+    ("wrong", "message"), SGD_MISTAKES, ids=lambda x: getattr(x, "__name__", "")
+)
+def test_sgd_check_names_the_mistake(wrong, message):
+    with pytest.raises(CheckFailure) as failure:
+        checks.check_sgd(wrong)
+    assert message in str(failure.value)
+
+
+def test_sgd_step_message_shows_torch_and_yours_with_a_hint():
+    with pytest.raises(CheckFailure) as failure:
+        checks.check_sgd(ZeroStartedBuffer)
+    text = str(failure.value)
+    assert "SGD([{'params': net[0].parameters(), 'lr': 0.05" in text, "names the call"
+    assert "parameter '0.weight'" in text and "dampening=0.3" in text
+    assert "torch gives:" in text and "yours gave:" in text and "values differ at index" in text
+    assert "no dampening" in text
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [NoValidationSGD, AssertValidationSGD, RejectsZeroLearningRate, NesterovUnchecked],
+    ids=lambda x: x.__name__,
+)
+def test_sgd_argument_check_catches_missing_or_wrong_validation(wrong):
+    with pytest.raises(CheckFailure) as failure:
+        checks.check_sgd_arguments(wrong)
+    assert "SGD([w]" in str(failure.value)
+    with pytest.raises(CheckFailure):
+        checks.check_sgd_arguments_hidden(wrong)
+
+
+def test_argument_message_compares_exception_types():
+    with pytest.raises(CheckFailure) as failure:
+        checks.check_sgd_arguments(AssertValidationSGD)
+    text = str(failure.value)
+    assert (
+        "torch gives: 'raises ValueError" in text and "yours gave: 'raises AssertionError" in text
+    )
+
+
+ADAM_MISTAKES = [
+    (NoBiasCorrection, "after step 1: group 0"),
+    (EpsInsideSqrt, "after step 1: group 0"),
+    (DecoupledWeightDecay, "after step 1: group 1"),
+    (AdamWeightDecayInPlace, "step() must not change p.grad"),
+    (DefaultBetas, "after step 2: group 0"),
+    (StepCountFromZero, "after step 2: group 0"),
+    (MomentsOutsideState, "keep each parameter's running values in self.state[p]"),
+]
+
+
+@pytest.mark.parametrize(
+    ("wrong", "message"), ADAM_MISTAKES, ids=lambda x: getattr(x, "__name__", "")
+)
+def test_adam_check_names_the_mistake(wrong, message):
+    with pytest.raises(CheckFailure) as failure:
+        checks.check_adam(wrong)
+    assert message in str(failure.value)
+    assert "Adam([{'params'" in str(failure.value)
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [NoValidationAdam, BetasMayBeZeroOrOne, OnlyFirstBetaChecked, AssertValidationAdam],
+    ids=lambda x: x.__name__,
+)
+def test_adam_argument_check_catches_missing_or_wrong_validation(wrong):
+    with pytest.raises(CheckFailure) as failure:
+        checks.check_adam_arguments(wrong)
+    assert "Adam([w]" in str(failure.value)
+    with pytest.raises(CheckFailure):
+        checks.check_adam_arguments_hidden(wrong)
+
+
+@pytest.mark.parametrize(
+    ("wrong", "hidden"),
+    [
+        (NoBiasCorrection, checks.check_adam_hidden),
+        (EpsInsideSqrt, checks.check_adam_hidden),
+        (ZeroStartedBuffer, checks.check_sgd_hidden),
+        (FitsVisibleSizes, checks.check_sgd_hidden),
+    ],
+    ids=lambda x: getattr(x, "__name__", ""),
+)
+def test_hidden_cases_fail_wrong_rules(wrong, hidden):
+    with pytest.raises(CheckFailure):
+        hidden(wrong, cases=6)
+
+
+def test_code_fitted_to_the_visible_sizes_passes_visible_only():
+    checks.check_sgd(FitsVisibleSizes)
+    with pytest.raises(CheckFailure):
+        checks.check_sgd_hidden(FitsVisibleSizes)
+
+
+def test_reference_is_bound_before_student_code_runs(monkeypatch):
+    monkeypatch.setattr(torch.optim, "SGD", NoneGradAsZeros)
+    checks.check_sgd(SGD)
+
+
+def test_unimplemented_stub_is_reported_as_such():
+    class Stub(torch.optim.Optimizer):
+        def __init__(self, params, **kwargs):
+            raise NotImplementedError
+
+    for check in (checks.check_sgd, checks.check_sgd_arguments, checks.check_adam_arguments):
+        with pytest.raises(CheckFailure, match="not implemented yet"):
+            check(Stub)
