@@ -183,14 +183,20 @@ def check_pad_collate(pad_collate: Callable) -> None:
 
 
 def check_pad_collate_hidden(pad_collate: Callable, cases: int = 8) -> None:
-    """:func:`check_pad_collate` on batches drawn at grading time, smallest first."""
+    """:func:`check_pad_collate` on batches drawn at grading time, smallest first.
+
+    The first drawn batch always mixes lengths, so padding on the wrong side shows.
+    """
     rng = hidden_rng()
-    drawn = []
-    for _ in range(cases):
-        lengths = [rng.randint(1, 7) for _ in range(rng.randint(1, 6))]
-        dtype = rng.choice([torch.int64, torch.float32, torch.float64])
-        drawn.append(_pad_case(lengths, dtype, seed=rng.getrandbits(32)))
-    for batch in sorted(drawn, key=lambda b: (len(b), sum(len(s) for s, _ in b))):
+    drawn = [rng.sample(range(1, 8), rng.randint(2, 4))]
+    drawn += [[rng.randint(1, 7) for _ in range(rng.randint(1, 6))] for _ in range(cases - 1)]
+    batches = [
+        _pad_case(
+            lengths, rng.choice([torch.int64, torch.float32, torch.float64]), rng.getrandbits(32)
+        )
+        for lengths in drawn
+    ]
+    for batch in sorted(batches, key=lambda b: (len(b), sum(len(s) for s, _ in b))):
         _check_pad_case(pad_collate, batch)
 
 
@@ -280,11 +286,21 @@ def _leaves(schema: Any) -> int:
 
 
 def check_my_collate_hidden(my_collate: Callable, cases: int = 12) -> None:
-    """:func:`check_my_collate` on nested batches drawn at grading time, smallest first."""
+    """:func:`check_my_collate` on nested batches drawn at grading time, smallest first.
+
+    Besides random layouts, every run has a (tensor, int) tuple and a dict of a string, a
+    float and a list, so each rule of ``default_collate`` is exercised.
+    """
     rng = hidden_rng()
+    shape = tuple(rng.randint(1, 3) for _ in range(rng.randint(1, 2)))
+    keys = rng.sample(WORDS, 3)
+    schemas = [
+        ("tuple", [("tensor", shape, rng.choice([torch.float32, torch.int64])), ("int",)]),
+        ("dict", {keys[0]: ("str",), keys[1]: ("float",), keys[2]: ("list", [("int",)] * 2)}),
+    ]
+    schemas += [random_schema(rng) for _ in range(cases - len(schemas))]
     drawn = []
-    for _ in range(cases):
-        schema = random_schema(rng)
+    for schema in schemas:
         batch = [random_sample(schema, rng) for _ in range(rng.randint(1, 4))]
         drawn.append((_leaves(schema) * len(batch), batch))
     for _, batch in sorted(drawn, key=lambda pair: pair[0]):
@@ -434,11 +450,32 @@ def check_simple_loader(simple_loader: Callable) -> None:
 
 
 def check_simple_loader_hidden(simple_loader: Callable, cases: int = 10) -> None:
-    """:func:`check_simple_loader` on settings drawn at grading time, smallest first."""
+    """:func:`check_simple_loader` on settings drawn at grading time, smallest first.
+
+    Every run includes a shuffled case, a drop_last case with a short last batch, and a
+    seeded generator without shuffling; the other cases are drawn freely.
+    """
     rng = hidden_rng()
-    drawn = []
-    for _ in range(cases):
-        kind = rng.choice([Numbers, Pairs, Records])
+    kinds = [Numbers, Pairs, Records]
+    batch_size = rng.randint(2, 5)
+    drawn = [
+        (
+            rng.choice(kinds)(rng.randint(4, 15)),
+            {"batch_size": rng.randint(1, 5), "shuffle": True, "drop_last": rng.random() < 0.5},
+            rng.getrandbits(32),
+        ),
+        (
+            rng.choice(kinds)(batch_size * rng.randint(1, 3) + rng.randint(1, batch_size - 1)),
+            {"batch_size": batch_size, "shuffle": rng.random() < 0.5, "drop_last": True},
+            rng.getrandbits(32),
+        ),
+        (
+            rng.choice(kinds)(rng.randint(1, 15)),
+            {"batch_size": rng.randint(1, 5)},
+            rng.getrandbits(32),
+        ),
+    ]
+    for _ in range(cases - len(drawn)):
         options: dict[str, Any] = {
             "batch_size": rng.randint(1, 6),
             "shuffle": rng.random() < 0.6,
@@ -447,6 +484,6 @@ def check_simple_loader_hidden(simple_loader: Callable, cases: int = 10) -> None
         if rng.random() < 0.2:
             options["collate_fn"] = keep_as_list
         seed = rng.getrandbits(32) if options["shuffle"] or rng.random() < 0.5 else None
-        drawn.append((kind(rng.randint(1, 15)), options, seed))
+        drawn.append((rng.choice(kinds)(rng.randint(1, 15)), options, seed))
     for dataset, options, seed in sorted(drawn, key=lambda case: len(case[0])):
         _check_loader_case(simple_loader, dataset, options, seed)
