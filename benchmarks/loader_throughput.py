@@ -7,8 +7,9 @@
    ``batch_size=None`` (one call of ``dataset[[i, j, ...]]`` per batch).
 
 Every number is measured in the same run as the one it is compared with, and reported as a
-ratio. Each setting runs ``repeats`` times and the fastest run counts, because on a shared
-machine the slow runs measure the neighbours.
+ratio. The settings are timed in turn, ``repeats`` rounds, and each one's fastest run counts:
+on a shared machine the slow runs measure the neighbours, and taking turns gives every
+setting the same chance of a quiet moment.
 
 Run it: ``python benchmarks/loader_throughput.py`` (``--quick`` for small sizes). The book's
 chapter 06_dataloader imports it and calls the same functions with small sizes.
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import torch
@@ -86,18 +87,30 @@ def batch_length(batch: Any) -> int:
     return len(batch)
 
 
-def samples_per_second(make_loader: Any, repeats: int = 3) -> float:
+def samples_per_second(make_loader: Callable[[], Iterable[Any]], repeats: int = 3) -> float:
     """Samples per second of one full pass over ``make_loader()``; the best of ``repeats``.
 
     The loader is built inside the timed region, so worker start-up is part of the cost.
     """
-    best = float("inf")
-    count = 0
+    return compare({"only": make_loader}, repeats)["only"]
+
+
+def compare(makers: dict[str, Callable[[], Iterable[Any]]], repeats: int = 3) -> dict[str, float]:
+    """Best samples/s of each loader, timed round-robin so every one sees the same load."""
+    best = dict.fromkeys(makers, float("inf"))
+    counts = dict.fromkeys(makers, 0)
     for _ in range(repeats):
-        start = time.perf_counter()
-        count = sum(batch_length(batch) for batch in make_loader())
-        best = min(best, time.perf_counter() - start)
-    return count / best
+        for name, make_loader in makers.items():
+            start = time.perf_counter()
+            counts[name] = sum(batch_length(batch) for batch in make_loader())
+            best[name] = min(best[name], time.perf_counter() - start)
+    return {name: counts[name] / best[name] for name in makers}
+
+
+def _with_ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for row in rows:
+        row["ratio"] = row["samples_per_s"] / rows[0]["samples_per_s"]
+    return rows
 
 
 def workers_table(
@@ -106,19 +119,14 @@ def workers_table(
     batch_size: int = 32,
     workers: Iterable[int] = (0, 1, 2),
     repeats: int = 3,
-) -> list[dict[str, float]]:
-    """Samples/s of a CPU-heavy dataset for each ``num_workers``, with the ratio to 0 workers."""
+) -> list[dict[str, Any]]:
+    """Samples/s of a CPU-heavy dataset for each ``num_workers``, with the ratio to the first."""
     dataset = CpuHeavyDataset(size, work)
-    rows = []
-    for num_workers in workers:
-        rate = samples_per_second(
-            lambda n=num_workers: DataLoader(dataset, batch_size=batch_size, num_workers=n),
-            repeats,
-        )
-        rows.append({"num_workers": num_workers, "samples_per_s": rate})
-    for row in rows:
-        row["ratio"] = row["samples_per_s"] / rows[0]["samples_per_s"]
-    return rows
+    rates = compare(
+        {n: lambda n=n: DataLoader(dataset, batch_size=batch_size, num_workers=n) for n in workers},
+        repeats,
+    )
+    return _with_ratios([{"num_workers": n, "samples_per_s": rate} for n, rate in rates.items()])
 
 
 def fetch_table(
@@ -126,13 +134,14 @@ def fetch_table(
 ) -> list[dict[str, Any]]:
     """Samples/s of per-item and batched fetch from the same dataset, ratio to per-item."""
     dataset = ArrayDataset(size, features)
-    rows = []
-    for name, build in (("per-item", per_item_loader), ("batched", batched_loader)):
-        rate = samples_per_second(lambda build=build: build(dataset, batch_size), repeats)
-        rows.append({"fetch": name, "samples_per_s": rate})
-    for row in rows:
-        row["ratio"] = row["samples_per_s"] / rows[0]["samples_per_s"]
-    return rows
+    rates = compare(
+        {
+            "per-item": lambda: per_item_loader(dataset, batch_size),
+            "batched": lambda: batched_loader(dataset, batch_size),
+        },
+        repeats,
+    )
+    return _with_ratios([{"fetch": name, "samples_per_s": rate} for name, rate in rates.items()])
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:

@@ -136,8 +136,13 @@ def numbers_left_as_list(batch):
 
 def float32_floats(batch):
     """Makes Python floats float32, the default dtype, instead of float64."""
-    if isinstance(batch[0], float):
+    first = batch[0]
+    if isinstance(first, float):
         return torch.tensor(batch)
+    if isinstance(first, dict):
+        return {key: float32_floats([sample[key] for sample in batch]) for key in first}
+    if isinstance(first, (tuple, list)):
+        return [float32_floats(list(column)) for column in zip(*batch, strict=True)]
     return my_collate(batch)
 
 
