@@ -9,7 +9,7 @@ PORT   ?= 8000
 JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help install book serve test test-fast lint format release grade clean
+.PHONY: help install lab book serve test test-fast lint format release grade clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -21,11 +21,14 @@ $(STAMP): requirements.txt pyproject.toml
 
 install: $(STAMP)  ## create .venv and install the pinned stack
 
+lab: $(STAMP)  ## open the exercise notebooks in JupyterLab
+	$(BIN)/jupyter lab notebooks/
+
 book: $(STAMP)  ## execute every chapter and build the site into _build/html (strict)
 	$(BIN)/jupyter-book build -W -n --keep-going .
 	@echo "Site built: open $(CURDIR)/$(SITE)/index.html (or run: make serve)"
 
-serve: book  ## build, then serve the site on http://localhost:$(PORT)
+serve: book  ## build, then serve the site on http://localhost:8000 (PORT=... to change)
 	$(BIN)/python -m http.server $(PORT) --bind 127.0.0.1 --directory $(SITE)
 
 test: book  ## install, build the book strictly, run every test
