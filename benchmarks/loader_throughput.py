@@ -18,6 +18,7 @@ chapter 06_dataloader imports it and calls the same functions with small sizes.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -119,13 +120,28 @@ def workers_table(
     batch_size: int = 32,
     workers: Iterable[int] = (0, 1, 2),
     repeats: int = 3,
+    threads: int | None = 1,
 ) -> list[dict[str, Any]]:
-    """Samples/s of a CPU-heavy dataset for each ``num_workers``, with the ratio to the first."""
+    """Samples/s of a CPU-heavy dataset for each ``num_workers``, with the ratio to the first.
+
+    DataLoader runs every worker with one intra-op thread; ``threads=1`` (the default) gives
+    the main process the same for the duration, so that ``num_workers=0`` is not slowed by
+    thread hand-offs on each tiny tensor operation. ``threads=None`` leaves torch's setting.
+    """
     dataset = CpuHeavyDataset(size, work)
-    rates = compare(
-        {n: lambda n=n: DataLoader(dataset, batch_size=batch_size, num_workers=n) for n in workers},
-        repeats,
-    )
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        rates = compare(
+            {
+                n: lambda n=n: DataLoader(dataset, batch_size=batch_size, num_workers=n)
+                for n in workers
+            },
+            repeats,
+        )
+    finally:
+        torch.set_num_threads(before)
     return _with_ratios([{"num_workers": n, "samples_per_s": rate} for n, rate in rates.items()])
 
 
@@ -165,10 +181,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes (a few seconds)")
     args = parser.parse_args(argv)
     scale = 4 if args.quick else 1
-    torch.set_num_threads(1)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} intra-op thread(s)\n")
-    print("CPU-heavy __getitem__, samples/s by num_workers (ratio to num_workers=0):")
+    print(f"torch {torch.__version__}, {os.cpu_count()} cores\n")
+    print("CPU-heavy __getitem__, samples/s by num_workers (ratio to num_workers=0),")
+    print("main process with 1 intra-op thread like the workers:")
     print(format_table(workers_table(size=4000 // scale)))
+    print(f"\nthe same, main process with torch's default {torch.get_num_threads()} threads:")
+    print(format_table(workers_table(size=4000 // scale, threads=None)))
     print("\nPer-item versus batched fetch, samples/s (ratio to per-item):")
     print(format_table(fetch_table(size=20000 // scale)))
 
