@@ -1,7 +1,8 @@
 """How fast does a DataLoader deliver samples? Two side-by-side measurements.
 
 1. ``num_workers``: samples per second for 0, 1 and 2 worker processes on a dataset whose
-   ``__getitem__`` is CPU-bound pure Python (the same work on every run, no sleeping).
+   ``__getitem__`` is CPU-bound pure Python (the same work on every run, no sleeping), with
+   the workers already running, and once more with their start-up included.
 2. Per-item versus batched fetch: ``batch_size=B`` (B calls of ``dataset[i]``, then
    ``default_collate``) against a ``BatchSampler`` passed as ``sampler`` with
    ``batch_size=None`` (one call of ``dataset[[i, j, ...]]`` per batch).
@@ -121,8 +122,13 @@ def workers_table(
     workers: Iterable[int] = (0, 1, 2),
     repeats: int = 3,
     threads: int | None = 1,
+    include_startup: bool = False,
 ) -> list[dict[str, Any]]:
     """Samples/s of a CPU-heavy dataset for each ``num_workers``, with the ratio to the first.
+
+    By default the workers are started before timing (``persistent_workers=True`` and one
+    untimed warm-up epoch), so the table compares loading speed; ``include_startup=True``
+    builds a fresh loader for every timed epoch instead, start-up included.
 
     DataLoader runs every worker with one intra-op thread; ``threads=1`` (the default) gives
     the main process the same for the duration, so that ``num_workers=0`` is not slowed by
@@ -133,13 +139,23 @@ def workers_table(
     if threads is not None:
         torch.set_num_threads(threads)
     try:
-        rates = compare(
-            {
+        if include_startup:
+            makers = {
                 n: lambda n=n: DataLoader(dataset, batch_size=batch_size, num_workers=n)
                 for n in workers
-            },
-            repeats,
-        )
+            }
+        else:
+            loaders = {
+                n: DataLoader(
+                    dataset, batch_size=batch_size, num_workers=n, persistent_workers=n > 0
+                )
+                for n in workers
+            }
+            for loader in loaders.values():
+                for _ in loader:  # warm-up epoch: starts the persistent workers
+                    pass
+            makers = {n: lambda loader=loader: loader for n, loader in loaders.items()}
+        rates = compare(makers, repeats)
     finally:
         torch.set_num_threads(before)
     return _with_ratios([{"num_workers": n, "samples_per_s": rate} for n, rate in rates.items()])
@@ -185,8 +201,10 @@ def main(argv: list[str] | None = None) -> None:
     print("CPU-heavy __getitem__, samples/s by num_workers (ratio to num_workers=0),")
     print("main process with 1 intra-op thread like the workers:")
     print(format_table(workers_table(size=4000 // scale)))
-    print(f"\nthe same, main process with torch's default {torch.get_num_threads()} threads:")
+    print(f"\nthe same, main process with torch's default of {torch.get_num_threads()} threads:")
     print(format_table(workers_table(size=4000 // scale, threads=None)))
+    print("\nthe same, 1 thread, a fresh loader per epoch (worker start-up included):")
+    print(format_table(workers_table(size=4000 // scale, include_startup=True)))
     print("\nPer-item versus batched fetch, samples/s (ratio to per-item):")
     print(format_table(fetch_table(size=20000 // scale)))
 

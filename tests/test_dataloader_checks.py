@@ -365,6 +365,8 @@ def test_tables_have_one_row_per_setting_and_ratios_to_the_first():
     threads = torch.get_num_threads()
     workers = bench.workers_table(size=8, work=10, batch_size=4, workers=(0, 1), repeats=1)
     assert torch.get_num_threads() == threads, "workers_table restores torch's thread count"
+    cold = bench.workers_table(size=8, work=10, batch_size=4, workers=(0, 2), include_startup=True)
+    assert [row["num_workers"] for row in cold] == [0, 2]
     assert [row["num_workers"] for row in workers] == [0, 1]
     fetch = bench.fetch_table(size=16, features=2, batch_size=4, repeats=1)
     assert [row["fetch"] for row in fetch] == ["per-item", "batched"]
