@@ -176,6 +176,11 @@ def fetch_table(
     return _with_ratios([{"fetch": name, "samples_per_s": rate} for name, rate in rates.items()])
 
 
+def machine_load() -> str:
+    """The 1-minute load average and the core count: how busy the machine was."""
+    return f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+
+
 def format_table(rows: list[dict[str, Any]]) -> str:
     """A plain-text table: one line per row, numbers rounded for reading."""
     columns = list(rows[0])
@@ -197,7 +202,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes (a few seconds)")
     args = parser.parse_args(argv)
     scale = 4 if args.quick else 1
-    print(f"torch {torch.__version__}, {os.cpu_count()} cores\n")
+    print(f"torch {torch.__version__}, {machine_load()} before measuring\n")
     print("CPU-heavy __getitem__, samples/s by num_workers (ratio to num_workers=0),")
     print("main process with 1 intra-op thread like the workers:")
     print(format_table(workers_table(size=4000 // scale)))
@@ -207,6 +212,7 @@ def main(argv: list[str] | None = None) -> None:
     print(format_table(workers_table(size=4000 // scale, include_startup=True)))
     print("\nPer-item versus batched fetch, samples/s (ratio to per-item):")
     print(format_table(fetch_table(size=20000 // scale)))
+    print(f"\n{machine_load()} after measuring")
 
 
 if __name__ == "__main__":

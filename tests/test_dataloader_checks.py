@@ -6,6 +6,7 @@ Also the behaviour (never the speed) of benchmarks/loader_throughput.py.
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Mapping, Sequence
 
 import pytest
@@ -375,6 +376,7 @@ def test_tables_have_one_row_per_setting_and_ratios_to_the_first():
         for row in table:
             assert row["samples_per_s"] > 0
             assert row["ratio"] == pytest.approx(row["samples_per_s"] / table[0]["samples_per_s"])
+    assert bench.machine_load().endswith(f"on {os.cpu_count()} cores")
     lines = bench.format_table(fetch).splitlines()
     assert len(lines) == 3 and lines[0].split() == ["fetch", "samples_per_s", "ratio"]
 
