@@ -21,10 +21,42 @@ from torch.utils.data import default_collate as _default_collate
 
 from autograder.report import CheckFailure, call_student, hidden_rng, tensor_difference
 
+
+def _torch_functions() -> dict[str, Any]:
+    """The torch functions that the reference results depend on, by name."""
+    from torch.utils.data._utils import collate
+
+    return {
+        "torch.randperm": torch.randperm,
+        "torch.stack": torch.stack,
+        "torch.tensor": torch.tensor,
+        "torch.empty": torch.empty,
+        "torch.Tensor.random_": torch.Tensor.random_,
+        "torch.nn.utils.rnn.pad_sequence": torch.nn.utils.rnn.pad_sequence,
+        "torch.utils.data.default_collate": collate.default_collate,
+    }
+
+
+#: The same functions as they were when the checks were imported. Student code that replaces
+#: one of them would change torch's answer too, so the checks refuse to run.
+_ORIGINALS = _torch_functions()
+
 WORDS = ("happy", "sad", "glum", "amazing", "calm", "odd", "bright", "dull", "keen")
 
 
 # ---------------------------------------------------------------- comparing batches
+
+
+def _require_untouched_torch() -> None:
+    """Fail when a torch function the references use has been replaced since import."""
+    current = _torch_functions()
+    replaced = [name for name, original in _ORIGINALS.items() if current[name] is not original]
+    if replaced:
+        raise CheckFailure(
+            f"{', '.join(replaced)} was replaced after the checks were imported\n"
+            "  the checks compare with an untouched torch: restart the kernel and do not"
+            " reassign torch's functions"
+        )
 
 
 def batch_difference(expected: Any, got: Any, where: str = "batch") -> str | None:
@@ -158,6 +190,7 @@ def _pad_hint(batch: list[tuple[torch.Tensor, int]], part: str, got: Any) -> str
 
 
 def _check_pad_case(pad_collate: Callable, batch: list[tuple[torch.Tensor, int]]) -> None:
+    _require_untouched_torch()
     call = f"pad_collate({_show_pairs(batch)})"
     expected = reference_pad_collate(batch)
     got = call_student(call, pad_collate, copy.deepcopy(batch))
@@ -204,6 +237,7 @@ def check_pad_collate_hidden(pad_collate: Callable, cases: int = 8) -> None:
 
 
 def _check_collate_case(my_collate: Callable, batch: list[Any]) -> None:
+    _require_untouched_torch()
     call = f"my_collate({show(batch)})"
     expected = _default_collate(copy.deepcopy(batch))
     got = call_student(call, my_collate, copy.deepcopy(batch))
@@ -382,11 +416,13 @@ def _check_loader_case(
     seed: int | None,
     epochs: int = 2,
 ) -> None:
+    _require_untouched_torch()
     call = _loader_call(dataset, options, seed)
     reference = None if seed is None else torch.Generator().manual_seed(seed)
     mine = None if seed is None else torch.Generator().manual_seed(seed)
     loader = _DataLoader(dataset, generator=reference, **options)
     for epoch in range(1, epochs + 1):
+        _require_untouched_torch()
         expected = list(loader)
         got = _epoch(
             f"{call}, epoch {epoch}",

@@ -315,6 +315,27 @@ def test_simple_loader_message_points_at_the_differing_batch():
     assert "torch gives: tensor([" in text and "yours gave: tensor([" in text
 
 
+def test_replacing_torch_functions_earns_nothing(monkeypatch):
+    def unshuffled_everywhere(dataset, batch_size=1, shuffle=False, **kwargs):
+        """Makes every shuffle the identity by replacing torch.randperm, then loads in order."""
+        monkeypatch.setattr(torch, "randperm", lambda n, **_: torch.arange(n))
+        yield from simple_loader(dataset, batch_size, False, **kwargs)
+
+    with pytest.raises(CheckFailure, match="torch.randperm was replaced"):
+        checks.check_simple_loader(unshuffled_everywhere)
+    monkeypatch.undo()
+
+    real_stack = torch.stack
+
+    def answers_then_patches(batch):
+        """Answers correctly, and swaps torch.stack for a wrapper it could later bend."""
+        monkeypatch.setattr(torch, "stack", lambda *args, **kwargs: real_stack(*args, **kwargs))
+        return my_collate(batch)
+
+    with pytest.raises(CheckFailure, match="torch.stack was replaced"):
+        checks.check_my_collate(answers_then_patches)
+
+
 def test_unimplemented_stubs_are_reported_as_such():
     def stub(*args, **kwargs):
         raise NotImplementedError
