@@ -86,6 +86,7 @@ def call_student(call: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -
 HINTS = {
     "before Module.__init__() call": "call super().__init__() first thing in __init__",
     "mat1 and mat2 shapes cannot be multiplied": "check the weight layout: x @ weight.T",
+    "too many dimensions 'str'": "strings cannot become a tensor: keep a batch of them a list",
 }
 
 
