@@ -37,11 +37,13 @@ def aim_launch_buttons(
 ) -> None:
     """Point every launch button of a chapter page at that chapter's student notebook."""
     target = student_notebook(Path(app.srcdir), pagename)
-    for group in context.get("header_buttons", []):
+    groups = context.get("header_buttons", [])
+    if target is None:
+        # No exercises: no launch menu at all (an emptied one still shows its rocket icon).
+        groups[:] = [group for group in groups if group.get("label") != "launch-buttons"]
+        return
+    for group in groups:
         if group.get("label") != "launch-buttons":
-            continue
-        if target is None:
-            group["buttons"] = []
             continue
         for button in group["buttons"]:
             if "url" in button:

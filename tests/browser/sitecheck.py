@@ -182,6 +182,7 @@ FACTS_JS = """() => {
     })),
     sourceButtons: [...document.querySelectorAll(
       "a.btn-download-source-button, a.btn-download-notebook-button")].map((a) => a.href),
+    launchMenus: document.querySelectorAll(".dropdown-launch-buttons").length,
     launchButtons: [...document.querySelectorAll(".dropdown-launch-buttons a[href]")].map(
       (a) => a.href),
     favicon: (document.querySelector("link[rel~='icon']") || {}).href || null,

@@ -118,10 +118,11 @@ def test_download_buttons_serve_the_page_source(visit, page):
 
 @pytest.mark.parametrize("page", PAGES)
 def test_launch_buttons_open_the_student_notebook(visit, page):
-    buttons = visit(page).facts["launchButtons"]
+    facts = visit(page).facts
+    buttons = facts["launchButtons"]
     notebooks = [p.relative_to(REPO).as_posix() for p in student_notebooks(page)]
     if not notebooks:
-        assert not buttons, f"{page} has no exercises, yet launch buttons: {buttons}"
+        assert not facts["launchMenus"], f"{page} has no exercises, yet a launch menu: {buttons}"
         return
     assert buttons, f"{page} has exercises in notebooks/ but no launch buttons"
     for url in buttons:
