@@ -9,7 +9,7 @@ PORT   ?= 8000
 JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help install book serve test test-fast lint format release grade clean browser test-browser
+.PHONY: help install book serve test test-fast lint format release grade clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -31,6 +31,7 @@ serve: book  ## build, then serve the site on http://localhost:$(PORT)
 test: book browser  ## install, build the book strictly, run every test (browser tests too)
 	$(BIN)/python -m pytest -n $(JOBS)
 
+.PHONY: browser test-browser
 browser:  ## install Debian's chromium (apt) and axe-core (npm ci) for the browser tests
 	bash scripts/install-browser.sh
 
