@@ -180,3 +180,21 @@ def test_search_finds_the_page(offline, page):
     )
     assert not offline.blocked, f"search tried to reach the network: {offline.blocked}"
     assert not offline.errors, f"search logged errors: {offline.errors}"
+
+
+def test_search_field_takes_a_reader_to_the_results(offline):
+    """Click the sidebar's search field, type, press Enter: the results page lists chapters."""
+    page = PAGES[1]
+    keyword = search_keyword(page)
+    tab = offline.new_page()
+    tab.goto(f"{offline.base_url}/{PAGES[0]}.html")
+    tab.locator(".bd-sidebar-primary .search-button-field").click()
+    field = tab.locator("#pst-search-dialog input[name='q']")
+    field.wait_for(state="visible", timeout=5_000)
+    field.fill(keyword)
+    field.press("Enter")
+    tab.wait_for_url("**/search.html?q=*", timeout=10_000)
+    tab.wait_for_selector("#search-results ul.search li a", timeout=15_000)
+    found = tab.eval_on_selector_all("#search-results ul.search li a", "as => as.map(a => a.href)")
+    assert any(urldefrag(url).url.endswith(f"/{page}.html") for url in found), found
+    assert not offline.blocked and not offline.errors, (offline.blocked, offline.errors)
