@@ -3,6 +3,15 @@
 The theme's launch buttons open the page's own source. For a chapter, a learner wants the
 *student notebook* of that chapter instead, so the buttons are re-aimed at
 ``notebooks/<stem>/<name>.ipynb``.
+
+sphinx-thebe registers an inline script (``const THEBE_JS_URL = ...``) once, but Sphinx 7.4
+lists it twice (once as filename ``None``, once as ``""``), so every page threw "Identifier
+'THEBE_JS_URL' has already been declared". Each page's scripts are de-duplicated here.
+
+myst-nb labels the summary of a hidden code cell "Toggle hidden content" while it shows
+"Show code cell source": a screen reader then announces a name that is not the visible text
+(axe: label-content-name-mismatch). The summary is rendered here without that label, so its
+name is the text it shows.
 """
 
 from __future__ import annotations
@@ -10,6 +19,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from docutils import nodes
+from markupsafe import escape
+from myst_nb.sphinx_ import HideCodeCellNode, depart_HideCellInput
 from sphinx.application import Sphinx
 
 
@@ -25,11 +37,13 @@ def aim_launch_buttons(
 ) -> None:
     """Point every launch button of a chapter page at that chapter's student notebook."""
     target = student_notebook(Path(app.srcdir), pagename)
-    for group in context.get("header_buttons", []):
+    groups = context.get("header_buttons", [])
+    if target is None:
+        # No exercises: no launch menu at all (an emptied one still shows its rocket icon).
+        groups[:] = [group for group in groups if group.get("label") != "launch-buttons"]
+        return
+    for group in groups:
         if group.get("label") != "launch-buttons":
-            continue
-        if target is None:
-            group["buttons"] = []
             continue
         for button in group["buttons"]:
             if "url" in button:
@@ -37,7 +51,38 @@ def aim_launch_buttons(
                     button["url"] = button["url"].replace(pagename + suffix, target)
 
 
+def _script_key(script: Any) -> tuple[Any, ...]:
+    attributes = getattr(script, "attributes", {})
+    return (
+        getattr(script, "filename", script) or "",
+        getattr(script, "priority", None),
+        tuple(sorted(attributes.items())),
+    )
+
+
+def drop_duplicate_scripts(
+    app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: Any
+) -> None:
+    """Keep the first of scripts that differ only by a ``None``/``""`` filename."""
+    unique: dict[tuple[Any, ...], Any] = {}
+    for script in context.get("script_files", []):
+        unique.setdefault(_script_key(script), script)
+    context["script_files"] = list(unique.values())
+
+
+def visit_hidden_cell(self: Any, node: nodes.Element) -> None:
+    """myst-nb's ``visit_HideCellInput`` minus the summary's mismatching ``aria-label``."""
+    classes = " ".join(node["classes"])
+    self.body.append(f'<details class="admonition hide {classes}">\n')
+    self.body.append("<summary>\n")
+    self.body.append(f'<p class="collapsed admonition-title">{escape(node["prompt_show"])}</p>\n')
+    self.body.append(f'<p class="expanded admonition-title">{escape(node["prompt_hide"])}</p>\n')
+    self.body.append("</summary>\n")
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     # After sphinx-book-theme (priority 500) has added its buttons.
     app.connect("html-page-context", aim_launch_buttons, priority=501)
+    app.connect("html-page-context", drop_duplicate_scripts)
+    app.add_node(HideCodeCellNode, override=True, html=(visit_hidden_cell, depart_HideCellInput))
     return {"parallel_read_safe": True, "parallel_write_safe": True}

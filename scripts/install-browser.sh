@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install what the browser tests need, without downloading any browser build of Playwright's own:
+#  - Debian's Chromium (driven by Playwright from PyPI through executable_path);
+#  - axe-core from npm (package-lock.json), injected into pages for accessibility checks.
+# Idempotent: does nothing when both are already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
+if [ ! -x "$CHROMIUM" ]; then
+    echo "install-browser: $CHROMIUM is missing; installing Debian's chromium with apt-get" >&2
+    if [ "$(id -u)" -eq 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUDO="sudo"; else
+        echo "install-browser: need root (or sudo) to run apt-get install chromium" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+
+if [ ! -f node_modules/axe-core/axe.min.js ]; then
+    if ! command -v npm >/dev/null; then
+        echo "install-browser: npm is not installed. The accessibility tests need node and npm" >&2
+        echo "  (Debian: apt-get install nodejs npm), then run: npm ci" >&2
+        exit 1
+    fi
+    echo "install-browser: installing axe-core from package-lock.json (npm ci)" >&2
+    npm ci --no-audit --no-fund --loglevel=error
+fi
