@@ -42,4 +42,4 @@ def test_instructor_material_is_not_published(site):
 def test_launch_buttons_open_the_student_notebook(site):
     html = (site / "book" / "01_module.html").read_text()
     assert "notebooks/01_module/module.ipynb" in html
-    assert "book/01_module.md" not in re.findall(r'href="([^"]*colab[^"]*)"', html)[0]
+    assert "book/01_module.md" not in re.findall(r'href="([^"]*mybinder[^"]*)"', html)[0]
