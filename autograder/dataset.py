@@ -12,13 +12,15 @@ import csv
 import itertools
 import tempfile
 from collections import Counter
+from functools import partial
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
-from autograder.report import CheckFailure, _show, call_student, hidden_rng, tensor_difference
+from autograder import report
+from autograder.report import CheckFailure, call_student, hidden_rng
 
 #: The visible CSV case: a header, four rows, three feature columns and an integer label.
 VISIBLE_HEADER = ["length", "width", "weight", "label"]
@@ -36,26 +38,10 @@ WORKER_TIMEOUT = 30
 # --------------------------------------------------------------------------- messages
 
 
-def fail(call: str, expected: Any, got: Any, why: str = "") -> NoReturn:
-    """Like :func:`autograder.report.fail`, but the reference here is not torch: it is the file
-    read with the csv module, or ``range(start, end)``."""
-    lines = [call, f"  expected:    {_show(expected)}", f"  yours gave:  {_show(got)}"]
-    if why:
-        lines.append(f"  difference:  {why}")
-    raise CheckFailure("\n".join(lines))
-
-
-def expect(condition: bool, call: str, expected: Any, got: Any, why: str = "") -> None:
-    """``fail(...)`` unless ``condition`` holds."""
-    if not condition:
-        fail(call, expected, got, why)
-
-
-def expect_tensor(call: str, expected: torch.Tensor, got: Any) -> None:
-    """Fail unless ``got`` has the shape, dtype and values of ``expected``."""
-    why = tensor_difference(expected, got)
-    if why is not None:
-        fail(call, expected, got, why)
+# The reference here is not torch: it is the file read with the csv module, or range(start, end).
+fail = partial(report.fail, reference="expected")
+expect = partial(report.expect, reference="expected")
+expect_tensor = partial(report.expect_tensor, reference="expected")
 
 
 # --------------------------------------------------------------------------- CSV dataset

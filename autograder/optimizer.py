@@ -19,7 +19,14 @@ from torch.optim import SGD as TorchSGD
 from torch.optim import Adam as TorchAdam
 from torch.optim import Optimizer
 
-from autograder.report import CheckFailure, call_student, expect, fail, hidden_rng
+from autograder.report import (
+    CheckFailure,
+    call_student,
+    expect,
+    fail,
+    hidden_rng,
+    tensor_difference,
+)
 
 DTYPE = torch.float64
 ATOL, RTOL = 1e-10, 1e-8
@@ -464,18 +471,7 @@ def _compare_gradients(call: str, ref_net: nn.Module, mine_net: nn.Module) -> No
 
 
 def _difference(expected: torch.Tensor, got: Any) -> str | None:
-    if not isinstance(got, torch.Tensor):
-        return f"expected a tensor, got {got!r}"
-    expected, got = expected.detach(), got.detach()
-    close = torch.isclose(got, expected, atol=ATOL, rtol=RTOL)
-    if bool(close.all()):
-        return None
-    first = tuple(int(i) for i in (~close).nonzero()[0])
-    worst = float((got - expected).abs().nan_to_num(float("inf")).max())
-    return (
-        f"values differ at index {first}: torch {expected[first].item():.10g}, "
-        f"yours {got[first].item():.10g} (largest absolute difference {worst:.3g})"
-    )
+    return tensor_difference(expected, got, atol=ATOL, rtol=RTOL, digits=10)
 
 
 def _check_state(

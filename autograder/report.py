@@ -13,22 +13,34 @@ class CheckFailure(AssertionError):
     """A student's code differs from torch. The message says how."""
 
 
-def fail(call: str, expected: Any, got: Any, why: str = "") -> NoReturn:
-    """Raise a :class:`CheckFailure` laid out as call / torch / yours / why."""
-    lines = [f"{call}", f"  torch gives: {_show(expected)}", f"  yours gave: {_show(got)}"]
+def fail(
+    call: str, expected: Any, got: Any, why: str = "", *, reference: str = "torch gives"
+) -> NoReturn:
+    """Raise a :class:`CheckFailure` laid out as call / torch / yours / why.
+
+    ``reference`` names where the expected value comes from when it is not torch.
+    """
+    lines = [call, f"  {reference}: {_show(expected)}", f"  yours gave: {_show(got)}"]
     if why:
         lines.append(f"  difference:  {why}")
     raise CheckFailure("\n".join(lines))
 
 
-def expect(condition: bool, call: str, expected: Any, got: Any, why: str = "") -> None:
+def expect(
+    condition: bool, call: str, expected: Any, got: Any, why: str = "", **layout: str
+) -> None:
     """``fail(...)`` unless ``condition`` holds."""
     if not condition:
-        fail(call, expected, got, why)
+        fail(call, expected, got, why, **layout)
 
 
 def tensor_difference(
-    expected: torch.Tensor, got: Any, *, atol: float = 1e-6, rtol: float = 1e-5
+    expected: torch.Tensor,
+    got: Any,
+    *,
+    atol: float = 1e-6,
+    rtol: float = 1e-5,
+    digits: int = 6,
 ) -> str | None:
     """Describe how ``got`` differs from ``expected``, or return ``None`` when they match.
 
@@ -49,18 +61,24 @@ def tensor_difference(
     first = tuple(int(i) for i in (~close).nonzero()[0])
     worst = float((got - expected).abs().nan_to_num(float("inf")).max())
     return (
-        f"values differ at index {first}: expected {expected[first].item():.6g}, "
-        f"got {got[first].item():.6g} (largest absolute difference {worst:.3g})"
+        f"values differ at index {first}: expected {expected[first].item():.{digits}g}, "
+        f"got {got[first].item():.{digits}g} (largest absolute difference {worst:.3g})"
     )
 
 
 def expect_tensor(
-    call: str, expected: torch.Tensor, got: Any, *, atol: float = 1e-6, rtol: float = 1e-5
+    call: str,
+    expected: torch.Tensor,
+    got: Any,
+    *,
+    atol: float = 1e-6,
+    rtol: float = 1e-5,
+    reference: str = "torch gives",
 ) -> None:
     """Fail with a teaching message unless ``got`` matches ``expected``."""
     why = tensor_difference(expected, got, atol=atol, rtol=rtol)
     if why is not None:
-        fail(call, expected, got, why)
+        fail(call, expected, got, why, reference=reference)
 
 
 def hidden_rng() -> random.Random:
