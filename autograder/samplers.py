@@ -236,8 +236,10 @@ def _type_problem(values: list[Any], batches: bool) -> str | None:
             problem = _type_problem(item, batches=False)
             if problem:
                 return problem
+        elif isinstance(item, torch.Tensor):
+            return "yield Python ints, not Tensor (use .tolist() on a tensor of indices)"
         elif type(item) is not int:
-            return f"yield Python ints, not {type(item).__name__} (use .tolist() on a tensor)"
+            return f"yield Python ints, not {type(item).__name__}"
     return None
 
 
@@ -273,13 +275,13 @@ def _compare(name: str, case: Case, expected: Outcome, got: Outcome) -> None:
         if got.error[1] is not kind or got.error[0] != where:
             yours = f"{got.error[1].__name__} in {got.error[0]}: {got.error[2]}"
             fail(torch_says, yours, f"raise {kind.__name__} in {where}, as torch does")
-    for passed in got.passes:
-        problem = _type_problem(passed, case.batches)
-        if problem:
-            fail(_show(expected.passes), _show(got.passes), problem)
     if got.passes != expected.passes:
         why = _first_difference(expected.passes, got.passes)
         fail(_show(expected.passes), _show(got.passes), why)
+    for passed in got.passes:  # equal values can still be tensors or floats
+        problem = _type_problem(passed, case.batches)
+        if problem:
+            fail(_show(expected.passes), _show(got.passes), problem)
     if expected.error is None and (type(got.length) is not int or got.length != expected.length):
         fail(f"len(sampler) == {expected.length!r}", f"len(sampler) == {got.length!r}", "len()")
 
@@ -520,8 +522,12 @@ def weighted_cases(rng: random.Random | None = None) -> list[Case]:
         plan = []
         for _ in range(4):
             n = rng.randint(1, 20)
-            weights = [round(rng.choice([0.0, rng.uniform(0.01, 5)]), 3) for _ in range(n)]
-            weights[rng.randrange(n)] = round(rng.uniform(0.5, 2), 3)
+            if rng.random() < 0.5:  # integer weights: torch makes them float64 first
+                weights: list[float] = [rng.randint(0, 5) for _ in range(n)]
+                weights[rng.randrange(n)] = rng.randint(1, 5)
+            else:
+                weights = [round(rng.choice([0.0, rng.uniform(0.01, 5)]), 3) for _ in range(n)]
+                weights[rng.randrange(n)] = round(rng.uniform(0.5, 2), 3)
             replacement = rng.random() < 0.5
             positive = sum(w > 0 for w in weights)
             num_samples = rng.randint(1, 3 * n) if replacement else rng.randint(1, positive)
@@ -681,6 +687,8 @@ def distributed_cases(rng: random.Random | None = None) -> list[Case]:
             replicas = rng.randint(1, 6)
             n = rng.randint(replicas if options.get("drop_last") else 1, 40)
             plan.append((n, replicas, options))
+        replicas = rng.randint(3, 8)  # a dataset smaller than the group: padding repeats it
+        plan.append((rng.randint(1, replicas // 2), replicas, {"seed": rng.getrandbits(31)}))
     for n, replicas, options in plan:
         cases += [_distributed_case(n, replicas, rank, **options) for rank in range(replicas)]
     for replicas, rank in ((2, 2), (3, -1)):
