@@ -65,11 +65,6 @@ _MANUAL_SEED = torch.manual_seed
 _IS_INITIALIZED = dist.is_initialized
 
 
-def _setattr(space: Any, name: str, value: Any) -> None:
-    # type.__setattr__ also works for torch.Tensor; modules take setattr.
-    setattr(space, name, value)
-
-
 @contextmanager
 def pristine() -> Iterator[None]:
     """Run the body with every snapshotted name bound as it was at import, then undo that.
@@ -84,7 +79,7 @@ def pristine() -> Iterator[None]:
             current = vars(space).get(name, _MISSING)
             if current is not value:
                 changed.append((space, name, current))
-                _setattr(space, name, value)
+                setattr(space, name, value)
     try:
         yield
     finally:
@@ -92,7 +87,7 @@ def pristine() -> Iterator[None]:
             if value is _MISSING:
                 delattr(space, name)
             else:
-                _setattr(space, name, value)
+                setattr(space, name, value)
 
 
 _MISSING = object()
@@ -119,7 +114,6 @@ class Case:
     epochs: tuple[int | None, ...] = (None, None)
     hint: str = ""
     batches: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def script(self, name: str) -> str:
         """The case as code a student can paste into a cell."""
@@ -196,7 +190,7 @@ def _no_delegation(name: str) -> Iterator[None]:
             setattr(torch_class, attr, value)
 
 
-def _student(name: str, cls: type, case: Case) -> Outcome:
+def _check_class(name: str, cls: Any) -> None:
     if not isinstance(cls, type):
         raise CheckFailure(f"{name} should be a class, got {type(cls).__name__}")
     if issubclass(cls, TORCH[name]):
@@ -204,6 +198,9 @@ def _student(name: str, cls: type, case: Case) -> Outcome:
             f"your {name} subclasses torch.utils.data.{name}: subclass "
             "torch.utils.data.Sampler and write __init__, __iter__ and __len__ yourself"
         )
+
+
+def _student(name: str, cls: type, case: Case) -> Outcome:
     with _no_delegation(name):
         outcome = _run(cls, case)
     if outcome.error is not None and outcome.error[1] is NotImplementedError:
@@ -287,11 +284,18 @@ def _compare(name: str, case: Case, expected: Outcome, got: Outcome) -> None:
 
 
 def run_cases(name: str, cls: type, cases: list[Case]) -> int:
-    """Compare ``cls`` with torch's ``name`` on ``cases``, smallest first; return how many ran."""
+    """Compare ``cls`` with torch's ``name`` on ``cases``, smallest first; return how many ran.
+
+    Only the student's own calls run in the student's environment; the reference and the
+    comparison (``list``, ``type``, ``==`` on lists) run with the snapshot put back.
+    """
+    with pristine():
+        _check_class(name, cls)
     for case in sorted(cases, key=lambda c: c.size):
         expected = _reference(name, case)
         got = _student(name, cls, case)
-        _compare(name, case, expected, got)
+        with pristine():
+            _compare(name, case, expected, got)
     return len(cases)
 
 
@@ -689,6 +693,9 @@ def distributed_cases(rng: random.Random | None = None) -> list[Case]:
             plan.append((n, replicas, options))
         replicas = rng.randint(3, 8)  # a dataset smaller than the group: padding repeats it
         plan.append((rng.randint(1, replicas // 2), replicas, {"seed": rng.getrandbits(31)}))
+        replicas = rng.randint(2, 6)  # drop_last with a remainder to drop
+        n = replicas * rng.randint(1, 6) + rng.randint(1, replicas - 1)
+        plan.append((n, replicas, {"seed": rng.getrandbits(31), "drop_last": True}))
     for n, replicas, options in plan:
         cases += [_distributed_case(n, replicas, rank, **options) for rank in range(replicas)]
     for replicas, rank in ((2, 2), (3, -1)):

@@ -47,7 +47,7 @@ def test_all_checks_take_well_under_a_second():
     for name, cls in CHECKS.items():
         getattr(checks, f"check_{name}")(cls)
         getattr(checks, f"check_{name}_hidden")(cls)
-    assert time.perf_counter() - start < 2.0
+    assert time.perf_counter() - start < 5.0
 
 
 # ------------------------------------------------------------------------- wrong samplers
@@ -405,6 +405,24 @@ def test_patching_torch_multinomial_does_not_change_torchs_answer():
     assert "torch gives: RuntimeError in pass 1" in str(failure.value)
     assert "yours gave:  no exception; pass 1: [0, 0, 0, 0]" in str(failure.value)
     checks.check_weighted_random_sampler(WeightedRandomSampler)
+
+
+def test_items_that_claim_to_equal_anything_still_fail():
+    class Anything(int):
+        def __eq__(self, other):
+            return True
+
+        def __ne__(self, other):
+            return False
+
+        __hash__ = int.__hash__
+
+    class Liar(SequentialSampler):
+        def __iter__(self):
+            return iter([Anything(7)] * len(self.data_source))
+
+    with pytest.raises(CheckFailure, match="yield Python ints, not Anything"):
+        checks.check_sequential_sampler(Liar)
 
 
 def test_calling_torchs_own_sampler_earns_nothing():
