@@ -62,3 +62,12 @@ def test_the_ddp_gradient_is_the_gradient_on_all_ranks_batches_at_once(reports):
     model = distributed_demo.make_model()
     nn.functional.mse_loss(model(x), y).backward()
     torch.testing.assert_close(reports[0].ddp_grad, distributed_demo.flat_grad(model))
+
+
+@pytest.mark.slow
+def test_spawned_processes_import_the_worker_from_the_module(reports):
+    """With "spawn", each rank is a fresh interpreter that imports the worker by name."""
+    spawned = distributed_demo.run(world_size=2, size=5, batch_size=2, start_method="spawn")
+    assert [r.rank for r in spawned] == [0, 1]
+    assert sorted(i for r in spawned for i in r.indices[0]) == [0, 0, 1, 2, 3, 4]
+    assert torch.equal(spawned[0].ddp_grad, spawned[1].ddp_grad)
