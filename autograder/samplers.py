@@ -62,6 +62,7 @@ TORCH = {
 }
 _GENERATOR = torch.Generator
 _MANUAL_SEED = torch.manual_seed
+_GET_RNG_STATE = torch.random.get_rng_state
 _IS_INITIALIZED = dist.is_initialized
 
 
@@ -139,6 +140,7 @@ class Outcome:
     passes: list[list[Any]] = field(default_factory=list)
     length: Any = None
     error: tuple[str, type[BaseException], str] | None = None
+    rng_state: torch.Tensor | None = None  # the global RNG's state afterwards
 
 
 def _run(cls: type, case: Case) -> Outcome:
@@ -157,6 +159,7 @@ def _run(cls: type, case: Case) -> Outcome:
             outcome.passes.append(list(sampler))
         where = "len(sampler)"
         outcome.length = len(sampler)
+        outcome.rng_state = _GET_RNG_STATE()
     except CheckFailure:
         raise
     except Exception as error:  # noqa: BLE001 - the exception is the result
@@ -279,8 +282,17 @@ def _compare(name: str, case: Case, expected: Outcome, got: Outcome) -> None:
         problem = _type_problem(passed, case.batches)
         if problem:
             fail(_show(expected.passes), _show(got.passes), problem)
-    if expected.error is None and (type(got.length) is not int or got.length != expected.length):
+    if expected.error is not None:
+        return
+    if type(got.length) is not int or got.length != expected.length:
         fail(f"len(sampler) == {expected.length!r}", f"len(sampler) == {got.length!r}", "len()")
+    if not torch.equal(expected.rng_state, got.rng_state):
+        fail(
+            "the same indices, and the global RNG left as torch's sampler leaves it",
+            "the same indices, and the global RNG in another state",
+            "torch's sampler draws from the global RNG only when it has no generator (one "
+            "seed per pass for RandomSampler); do not seed or draw from it otherwise",
+        )
 
 
 def run_cases(name: str, cls: type, cases: list[Case]) -> int:
@@ -579,8 +591,10 @@ def _inner(kind: str, n: int, seed: int) -> tuple[str, Callable[[], Any]]:
         values = list(range(n))
         return repr(values), lambda: list(values)
     if kind == "sequential":
-        return f"SequentialSampler(range({n}))", lambda: TORCH["SequentialSampler"](range(n))
-    text = f"RandomSampler(range({n}), generator=torch.Generator().manual_seed({seed}))"
+        text = f"torch.utils.data.SequentialSampler(range({n}))"
+        return text, lambda: TORCH["SequentialSampler"](range(n))
+    generator = f"torch.Generator().manual_seed({seed})"
+    text = f"torch.utils.data.RandomSampler(range({n}), generator={generator})"
     return text, lambda: TORCH["RandomSampler"](range(n), generator=_GENERATOR().manual_seed(seed))
 
 

@@ -294,6 +294,38 @@ class NoRankCheck(DistributedSampler):
         self.rank = rank
 
 
+class SeedsGlobalRNG(DistributedSampler):
+    """Shuffles with torch.manual_seed(seed + epoch): same indices, but resets the global RNG."""
+
+    def __iter__(self):
+        indices = list(range(len(self.dataset)))
+        if self.shuffle:
+            torch.manual_seed(self.seed + self.epoch)
+            indices = torch.randperm(len(self.dataset)).tolist()
+        if self.drop_last:
+            indices = indices[: self.total_size]
+        else:
+            padding = self.total_size - len(indices)
+            indices += (indices * math.ceil(padding / len(indices)))[:padding] if padding else []
+        return iter(indices[self.rank : self.total_size : self.num_replicas])
+
+
+class TwoSeedsPerPass(RandomSampler):
+    """With generator=None, draws a second, unused number from the global RNG on every pass."""
+
+    def __iter__(self):
+        if self.generator is None:
+            seed = int(torch.empty((), dtype=torch.int64).random_().item())
+            torch.rand(1)
+            self.generator = torch.Generator().manual_seed(seed)
+            try:
+                yield from super().__iter__()
+            finally:
+                self.generator = None
+        else:
+            yield from super().__iter__()
+
+
 WRONG = [
     ("sequential_sampler", YieldsItems, "position 0"),
     ("sequential_sampler", YieldsTensors, "yield Python ints, not Tensor"),
@@ -301,6 +333,7 @@ WRONG = [
     ("random_sampler", NoExtraPermutation, "pass 2 differs"),
     ("random_sampler", ReplacementIgnored, "replacement=True"),
     ("random_sampler", RandomValueError, "raise TypeError"),
+    ("random_sampler", TwoSeedsPerPass, "global RNG in another state"),
     ("subset_random_sampler", YieldsPositions, "pass 1 differs"),
     ("subset_random_sampler", SubsetDrawsSeed, "torch.manual_seed"),
     ("subset_random_sampler", SubsetIgnoresGenerator, "generator=torch.Generator()"),
@@ -318,6 +351,7 @@ WRONG = [
     ("distributed_sampler", PadsOnce, "num_replicas=5"),
     ("distributed_sampler", DropLastRoundsUp, "drop_last=True"),
     ("distributed_sampler", NoRankCheck, "raise ValueError"),
+    ("distributed_sampler", SeedsGlobalRNG, "global RNG in another state"),
 ]
 
 
