@@ -426,6 +426,10 @@ def random_cases(rng: random.Random | None = None) -> list[Case]:
             replacement = rng.random() < 0.4
             num_samples = rng.choice([None, rng.randint(1, 3 * n), n * rng.randint(1, 3)])
             plan.append((n, replacement, num_samples, rng.getrandbits(31)))
+        # Always one multiple of n without replacement, and one draw with replacement.
+        n = rng.randint(2, 30)
+        plan.append((n, False, n * rng.randint(1, 3), rng.getrandbits(31)))
+        plan.append((rng.randint(2, 30), True, rng.randint(2, 90), rng.getrandbits(31)))
     for n, replacement, num_samples, seed in plan:
         cases.append(_random_case(n, replacement, num_samples, seed, 0))
         cases.append(_random_case(n, replacement, num_samples, None, seed))
@@ -536,15 +540,15 @@ def weighted_cases(rng: random.Random | None = None) -> list[Case]:
         ]
     else:
         plan = []
-        for _ in range(4):
+        for number in range(4):
             n = rng.randint(1, 20)
-            if rng.random() < 0.5:  # integer weights: torch makes them float64 first
+            if number == 0 or rng.random() < 0.5:  # integers: torch makes them float64 first
                 weights: list[float] = [rng.randint(0, 5) for _ in range(n)]
                 weights[rng.randrange(n)] = rng.randint(1, 5)
             else:
                 weights = [round(rng.choice([0.0, rng.uniform(0.01, 5)]), 3) for _ in range(n)]
                 weights[rng.randrange(n)] = round(rng.uniform(0.5, 2), 3)
-            replacement = rng.random() < 0.5
+            replacement = rng.random() < 0.5 if number > 1 else bool(number)
             positive = sum(w > 0 for w in weights)
             num_samples = rng.randint(1, 3 * n) if replacement else rng.randint(1, positive)
             plan.append((weights, num_samples, replacement, rng.getrandbits(31)))
@@ -623,6 +627,10 @@ def batch_cases(rng: random.Random | None = None) -> list[Case]:
             )
             for _ in range(6)
         ]
+        # Always a shuffled sampler inside, with a last batch to drop.
+        batch_size = rng.randint(2, 9)
+        n = batch_size * rng.randint(1, 4) + rng.randint(1, batch_size - 1)
+        plan.append(("random", n, batch_size, True, rng.getrandbits(31)))
     cases = []
     for kind, n, batch_size, drop_last, seed in plan:
         text, data = _inner(kind, n, seed)
@@ -705,11 +713,12 @@ def distributed_cases(rng: random.Random | None = None) -> list[Case]:
             replicas = rng.randint(1, 6)
             n = rng.randint(replicas if options.get("drop_last") else 1, 40)
             plan.append((n, replicas, options))
-        replicas = rng.randint(3, 8)  # a dataset smaller than the group: padding repeats it
-        plan.append((rng.randint(1, replicas // 2), replicas, {"seed": rng.getrandbits(31)}))
-        replicas = rng.randint(2, 6)  # drop_last with a remainder to drop
+        replicas = rng.randint(3, 8)  # a dataset under half the group: padding repeats it
+        plan.append((rng.randint(1, (replicas - 1) // 2), replicas, {"seed": rng.getrandbits(31)}))
+        replicas = rng.randint(2, 6)  # a remainder: padded, or dropped with drop_last
         n = replicas * rng.randint(1, 6) + rng.randint(1, replicas - 1)
-        plan.append((n, replicas, {"seed": rng.getrandbits(31), "drop_last": True}))
+        for drop_last in (False, True):
+            plan.append((n, replicas, {"seed": rng.getrandbits(31), "drop_last": drop_last}))
     for n, replicas, options in plan:
         cases += [_distributed_case(n, replicas, rank, **options) for rank in range(replicas)]
     for replicas, rank in ((2, 2), (3, -1)):
