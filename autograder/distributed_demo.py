@@ -12,8 +12,12 @@ the files back and returns one :class:`RankReport` per rank.
 from __future__ import annotations
 
 import copy
+import datetime
+import json
 import os
+import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,12 +72,17 @@ def _worker(
     batch_size: int,
     epochs: int,
     seed: int,
+    timeout: float,
 ) -> None:
     """Runs in each spawned process; ``rank`` comes first, as ``mp.spawn`` passes it."""
     torch.set_num_threads(1)
     os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
     dist.init_process_group(
-        "gloo", init_method=f"file://{init_file}", rank=rank, world_size=world_size
+        "gloo",
+        init_method=f"file://{init_file}",
+        rank=rank,
+        world_size=world_size,
+        timeout=datetime.timedelta(seconds=timeout),
     )
     try:
         dataset = make_dataset(size)
@@ -117,22 +126,46 @@ def run(
     epochs: int = 2,
     seed: int = 0,
     start_method: str = "fork",
+    timeout: float = 60.0,
 ) -> list[RankReport]:
-    """Start a gloo group of ``world_size`` CPU processes and return each rank's report."""
+    """Start a gloo group of ``world_size`` CPU processes and return each rank's report.
+
+    Raises ``TimeoutError`` (after stopping the processes) when they have not all finished
+    within ``timeout`` seconds, rather than hanging on a rank that never joined the group.
+    """
     with tempfile.TemporaryDirectory() as scratch:
         init_file = Path(scratch) / "rendezvous"
-        mp.start_processes(
+        context = mp.start_processes(
             _worker,
-            args=(world_size, str(init_file), scratch, size, batch_size, epochs, seed),
+            args=(world_size, str(init_file), scratch, size, batch_size, epochs, seed, timeout),
             nprocs=world_size,
-            join=True,
+            join=False,
             start_method=start_method,
         )
+        deadline = time.monotonic() + timeout
+        while not context.join(timeout=0.5):
+            if time.monotonic() > deadline:
+                for process in context.processes:
+                    process.terminate()
+                raise TimeoutError(f"the {world_size} ranks did not finish in {timeout} s")
         return [
             RankReport(**torch.load(Path(scratch) / f"rank{rank}.pt")) for rank in range(world_size)
         ]
 
 
+def main(argv: list[str]) -> None:
+    """``python -m autograder.distributed_demo [WORLD_SIZE] [START_METHOD]``: JSON per rank."""
+    world_size = int(argv[0]) if argv else 3
+    start_method = argv[1] if len(argv) > 1 else "fork"
+    for report in run(world_size=world_size, start_method=start_method):
+        summary = {
+            "rank": report.rank,
+            "world_size": report.world_size,
+            "indices": report.indices,
+            "ddp_grad": report.ddp_grad.tolist(),
+        }
+        print(json.dumps(summary))
+
+
 if __name__ == "__main__":
-    for report in run():
-        print(report)
+    main(sys.argv[1:])

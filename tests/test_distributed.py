@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -10,6 +13,7 @@ from torch import nn
 from torch.utils.data import DistributedSampler
 
 from autograder import distributed_demo
+from autograder.course import REPO
 
 WORLD_SIZE, SIZE, BATCH = 3, 10, 2
 
@@ -65,10 +69,21 @@ def test_the_ddp_gradient_is_the_gradient_on_all_ranks_batches_at_once(reports):
 
 
 @pytest.mark.slow
-def test_spawned_processes_import_the_worker_from_the_module(reports):
-    """With "spawn", each rank is a fresh interpreter that imports the worker by name."""
-    spawned = distributed_demo.run(world_size=2, size=5, batch_size=2, start_method="spawn")
-    assert [r.rank for r in spawned] == [0, 1]
-    together = [i for r in spawned for i in r.indices[0]]
-    assert len(together) == 6 and set(together) == set(range(5))
-    assert torch.equal(spawned[0].ddp_grad, spawned[1].ddp_grad)
+def test_spawned_processes_import_the_worker_from_the_module():
+    """With "spawn", each rank is a fresh interpreter that imports the worker by name.
+
+    Run from a fresh interpreter too: spawning from inside a pytest-xdist worker can hang.
+    """
+    result = subprocess.run(
+        [sys.executable, "-m", "autograder.distributed_demo", "2", "spawn"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=REPO,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    spawned = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["rank"] for r in spawned] == [0, 1]
+    together = [i for r in spawned for i in r["indices"][0]]
+    assert len(together) == 10 and set(together) == set(range(10))
+    assert spawned[0]["ddp_grad"] == spawned[1]["ddp_grad"]
