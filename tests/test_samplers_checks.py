@@ -479,3 +479,23 @@ def test_calling_torchs_own_sampler_earns_nothing():
 
     with pytest.raises(CheckFailure, match="subclasses torch.utils.data.SequentialSampler"):
         checks.check_sequential_sampler(Inherits)
+
+
+def test_replacing_torch_generator_does_not_change_torchs_answer():
+    original = torch.Generator
+
+    def always_seed_zero(*args, **kwargs):
+        generator = original(*args, **kwargs)
+        generator.manual_seed = lambda seed: original().manual_seed(0)
+        return generator
+
+    torch.Generator = always_seed_zero
+    try:
+        with pytest.raises(CheckFailure) as failure:
+            checks.check_distributed_sampler(DistributedSampler)
+    finally:
+        torch.Generator = original
+    message = str(failure.value)
+    assert "DistributedSampler(range(5), num_replicas=2, rank=0)" in message, message
+    sampler = torch.utils.data.DistributedSampler(range(5), num_replicas=2, rank=0)
+    assert f"torch gives: pass 1: {list(sampler)}" in message, message
