@@ -1,0 +1,501 @@
+"""The 07_samplers checks pass the instructor's solution and fail realistic mistakes.
+
+Every wrong sampler below is a mistake a student could make; each must fail its check with a
+message that shows the call, torch's indices and the student's.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import pytest
+import torch
+import torch.utils.data
+from conftest import solution_namespace
+
+from autograder import CheckFailure
+from autograder import samplers as checks
+
+SOLUTION = solution_namespace("07_samplers")
+SequentialSampler = SOLUTION["SequentialSampler"]
+RandomSampler = SOLUTION["RandomSampler"]
+SubsetRandomSampler = SOLUTION["SubsetRandomSampler"]
+WeightedRandomSampler = SOLUTION["WeightedRandomSampler"]
+BatchSampler = SOLUTION["BatchSampler"]
+DistributedSampler = SOLUTION["DistributedSampler"]
+
+CHECKS = {
+    "sequential_sampler": SequentialSampler,
+    "random_sampler": RandomSampler,
+    "subset_random_sampler": SubsetRandomSampler,
+    "weighted_random_sampler": WeightedRandomSampler,
+    "batch_sampler": BatchSampler,
+    "distributed_sampler": DistributedSampler,
+}
+
+
+@pytest.mark.parametrize("name", CHECKS)
+def test_solution_passes_visible_and_hidden_checks(name):
+    getattr(checks, f"check_{name}")(CHECKS[name])
+    for _ in range(3):  # hidden cases differ on every call
+        getattr(checks, f"check_{name}_hidden")(CHECKS[name])
+
+
+def test_all_checks_take_well_under_a_second():
+    start = time.perf_counter()
+    for name, cls in CHECKS.items():
+        getattr(checks, f"check_{name}")(cls)
+        getattr(checks, f"check_{name}_hidden")(cls)
+    assert time.perf_counter() - start < 5.0
+
+
+# ------------------------------------------------------------------------- wrong samplers
+
+
+class YieldsItems(SequentialSampler):
+    """Yields the items of data_source instead of their indices."""
+
+    def __iter__(self):
+        return iter(self.data_source)
+
+
+class YieldsTensors(SequentialSampler):
+    """Yields 0-d tensors from torch.arange instead of Python ints."""
+
+    def __iter__(self):
+        return iter(torch.arange(len(self.data_source)))
+
+
+class GlobalRandperm(RandomSampler):
+    """With generator=None, shuffles with torch.randperm(n) straight from the global RNG."""
+
+    def __iter__(self):
+        if self.generator is not None:
+            yield from super().__iter__()
+            return
+        n = len(self.data_source)
+        for _ in range(self.num_samples // n):
+            yield from torch.randperm(n).tolist()
+        yield from torch.randperm(n).tolist()[: self.num_samples % n]
+
+
+class NoExtraPermutation(RandomSampler):
+    """Skips the empty permutation torch draws when num_samples is a multiple of n."""
+
+    def __iter__(self):
+        n = len(self.data_source)
+        generator = self.generator
+        if generator is None:
+            seed = int(torch.empty((), dtype=torch.int64).random_().item())
+            generator = torch.Generator().manual_seed(seed)
+        if self.replacement:
+            yield from torch.randint(high=n, size=(self.num_samples,), generator=generator).tolist()
+            return
+        for _ in range(self.num_samples // n):
+            yield from torch.randperm(n, generator=generator).tolist()
+        if self.num_samples % n:
+            yield from torch.randperm(n, generator=generator).tolist()[: self.num_samples % n]
+
+
+class ReplacementIgnored(RandomSampler):
+    """Always shuffles without replacement."""
+
+    def __iter__(self):
+        replacement, self.replacement = self.replacement, False
+        try:
+            yield from super().__iter__()
+        finally:
+            self.replacement = replacement
+
+
+class RandomValueError(RandomSampler):
+    """Raises ValueError, not torch's TypeError, for a replacement that is not a bool."""
+
+    def __init__(self, data_source, replacement=False, num_samples=None, generator=None):
+        if not isinstance(replacement, bool):
+            raise ValueError("replacement should be a boolean value")
+        super().__init__(data_source, replacement, num_samples, generator)
+
+
+class YieldsPositions(SubsetRandomSampler):
+    """Yields the shuffled positions, not the indices stored at them."""
+
+    def __iter__(self):
+        return iter(torch.randperm(len(self.indices), generator=self.generator).tolist())
+
+
+class SubsetDrawsSeed(SubsetRandomSampler):
+    """Copies RandomSampler: draws a seed first when generator is None."""
+
+    def __iter__(self):
+        generator = self.generator
+        if generator is None:
+            seed = int(torch.empty((), dtype=torch.int64).random_().item())
+            generator = torch.Generator().manual_seed(seed)
+        for position in torch.randperm(len(self.indices), generator=generator).tolist():
+            yield self.indices[position]
+
+
+class SubsetIgnoresGenerator(SubsetRandomSampler):
+    """Shuffles from the global RNG even when given a generator."""
+
+    def __iter__(self):
+        for position in torch.randperm(len(self.indices)).tolist():
+            yield self.indices[position]
+
+
+class WeightedAlwaysReplaces(WeightedRandomSampler):
+    """Ignores replacement=False."""
+
+    def __iter__(self):
+        drawn = torch.multinomial(self.weights, self.num_samples, True, generator=self.generator)
+        return iter(drawn.tolist())
+
+
+class WeightedTypeError(WeightedRandomSampler):
+    """Raises TypeError (as RandomSampler does) for a replacement that is not a bool."""
+
+    def __init__(self, weights, num_samples, replacement=True, generator=None):
+        if not isinstance(replacement, bool):
+            raise TypeError("replacement should be a boolean value")
+        super().__init__(weights, num_samples, replacement, generator)
+
+
+class WeightedKeepsDtype(WeightedRandomSampler):
+    """Keeps the weights' own dtype: integer weights then break torch.multinomial."""
+
+    def __init__(self, weights, num_samples, replacement=True, generator=None):
+        super().__init__(weights, num_samples, replacement, generator)
+        self.weights = torch.as_tensor(weights)
+
+
+class WeightedIgnoresGenerator(WeightedRandomSampler):
+    """Draws from the global RNG."""
+
+    def __iter__(self):
+        return iter(torch.multinomial(self.weights, self.num_samples, self.replacement).tolist())
+
+
+class LenIgnoresDropLast(BatchSampler):
+    """Rounds up in len() even with drop_last=True."""
+
+    def __len__(self):
+        return math.ceil(len(self.sampler) / self.batch_size)
+
+
+class BatchesFixedAtInit(BatchSampler):
+    """Draws the batches once in __init__: a RandomSampler inside repeats every epoch."""
+
+    def __init__(self, sampler, batch_size, drop_last):
+        super().__init__(sampler, batch_size, drop_last)
+        self.batches = list(super().__iter__())
+
+    def __iter__(self):
+        return iter(self.batches)
+
+
+class BatchAcceptsBool(BatchSampler):
+    """Accepts batch_size=True, since isinstance(True, int) holds."""
+
+    def __init__(self, sampler, batch_size, drop_last):
+        if not isinstance(batch_size, int) or batch_size <= 0:
+            raise ValueError("batch_size should be a positive integer value")
+        if not isinstance(drop_last, bool):
+            raise ValueError("drop_last should be a boolean value")
+        self.sampler, self.batch_size, self.drop_last = sampler, batch_size, drop_last
+
+
+class KeepsPartialBatch(BatchSampler):
+    """Yields the short last batch even with drop_last=True."""
+
+    def __iter__(self):
+        indices = list(self.sampler)
+        for start in range(0, len(indices), self.batch_size):
+            yield indices[start : start + self.batch_size]
+
+
+def _shuffled(sampler):
+    n = len(sampler.dataset)
+    if not sampler.shuffle:
+        return list(range(n))
+    generator = torch.Generator().manual_seed(sampler.seed + sampler.epoch)
+    return torch.randperm(n, generator=generator).tolist()
+
+
+class PadsFromTail(DistributedSampler):
+    """Pads with the last indices instead of the first ones."""
+
+    def __iter__(self):
+        indices = _shuffled(self)
+        if self.drop_last:
+            indices = indices[: self.total_size]
+        else:
+            padding = self.total_size - len(indices)
+            indices += (indices[::-1] * self.total_size)[:padding][::-1]
+        return iter(indices[self.rank : self.total_size : self.num_replicas])
+
+
+class BlockSplit(DistributedSampler):
+    """Gives each rank a contiguous block instead of every num_replicas-th index."""
+
+    def __iter__(self):
+        everything = list(super().__iter__.__func__(_AllRanks(self)))
+        start = self.rank * self.num_samples
+        return iter(everything[start : start + self.num_samples])
+
+
+class _AllRanks:
+    """A view of a sampler as rank 0 of a group of one, to get the padded list."""
+
+    def __init__(self, sampler):
+        self.__dict__.update(sampler.__dict__)
+        self.rank, self.num_replicas = 0, 1
+        self.total_size = sampler.total_size
+
+
+class IgnoresEpoch(DistributedSampler):
+    """Seeds with seed alone: set_epoch changes nothing."""
+
+    def set_epoch(self, epoch):
+        pass
+
+
+class PadsOnce(DistributedSampler):
+    """Pads with indices[:padding], too short when the dataset is smaller than the group."""
+
+    def __iter__(self):
+        indices = _shuffled(self)
+        if self.drop_last:
+            indices = indices[: self.total_size]
+        else:
+            indices += indices[: self.total_size - len(indices)]
+        return iter(indices[self.rank : self.total_size : self.num_replicas])
+
+
+class DropLastRoundsUp(DistributedSampler):
+    """With drop_last, keeps ceil(n / num_replicas) per rank, as without it."""
+
+    def __init__(
+        self, dataset, num_replicas=None, rank=None, shuffle=True, seed=0, drop_last=False
+    ):
+        super().__init__(dataset, num_replicas, rank, shuffle, seed, drop_last)
+        self.num_samples = math.ceil(len(dataset) / self.num_replicas)
+        self.total_size = self.num_samples * self.num_replicas
+
+
+class NoRankCheck(DistributedSampler):
+    """Accepts any rank."""
+
+    def __init__(
+        self, dataset, num_replicas=None, rank=None, shuffle=True, seed=0, drop_last=False
+    ):
+        super().__init__(dataset, num_replicas or 1, 0, shuffle, seed, drop_last)
+        self.rank = rank
+
+
+class SeedsGlobalRNG(DistributedSampler):
+    """Shuffles with torch.manual_seed(seed + epoch): same indices, but resets the global RNG."""
+
+    def __iter__(self):
+        indices = list(range(len(self.dataset)))
+        if self.shuffle:
+            torch.manual_seed(self.seed + self.epoch)
+            indices = torch.randperm(len(self.dataset)).tolist()
+        if self.drop_last:
+            indices = indices[: self.total_size]
+        else:
+            padding = self.total_size - len(indices)
+            indices += (indices * math.ceil(padding / len(indices)))[:padding] if padding else []
+        return iter(indices[self.rank : self.total_size : self.num_replicas])
+
+
+class TwoSeedsPerPass(RandomSampler):
+    """With generator=None, draws a second, unused number from the global RNG on every pass."""
+
+    def __iter__(self):
+        if self.generator is None:
+            seed = int(torch.empty((), dtype=torch.int64).random_().item())
+            torch.rand(1)
+            self.generator = torch.Generator().manual_seed(seed)
+            try:
+                yield from super().__iter__()
+            finally:
+                self.generator = None
+        else:
+            yield from super().__iter__()
+
+
+WRONG = [
+    ("sequential_sampler", YieldsItems, "position 0"),
+    ("sequential_sampler", YieldsTensors, "yield Python ints, not Tensor"),
+    ("random_sampler", GlobalRandperm, "torch.manual_seed"),
+    ("random_sampler", NoExtraPermutation, "pass 2 differs"),
+    ("random_sampler", ReplacementIgnored, "replacement=True"),
+    ("random_sampler", RandomValueError, "raise TypeError"),
+    ("random_sampler", TwoSeedsPerPass, "global RNG in another state"),
+    ("subset_random_sampler", YieldsPositions, "pass 1 differs"),
+    ("subset_random_sampler", SubsetDrawsSeed, "torch.manual_seed"),
+    ("subset_random_sampler", SubsetIgnoresGenerator, "generator=torch.Generator()"),
+    ("weighted_random_sampler", WeightedAlwaysReplaces, "replacement=False"),
+    ("weighted_random_sampler", WeightedTypeError, "raise ValueError"),
+    ("weighted_random_sampler", WeightedKeepsDtype, "RuntimeError"),
+    ("weighted_random_sampler", WeightedIgnoresGenerator, "generator=torch.Generator()"),
+    ("batch_sampler", LenIgnoresDropLast, "torch gives: len(sampler) == 0"),
+    ("batch_sampler", BatchesFixedAtInit, "pass 2 differs"),
+    ("batch_sampler", BatchAcceptsBool, "batch_size=True"),
+    ("batch_sampler", KeepsPartialBatch, "drop_last=True"),
+    ("distributed_sampler", PadsFromTail, "differs at position"),
+    ("distributed_sampler", BlockSplit, "differs at position"),
+    ("distributed_sampler", IgnoresEpoch, "pass 3 differs"),
+    ("distributed_sampler", PadsOnce, "num_replicas=5"),
+    ("distributed_sampler", DropLastRoundsUp, "drop_last=True"),
+    ("distributed_sampler", NoRankCheck, "raise ValueError"),
+    ("distributed_sampler", SeedsGlobalRNG, "global RNG in another state"),
+]
+
+
+@pytest.mark.parametrize(("name", "wrong", "clue"), WRONG, ids=[w[1].__name__ for w in WRONG])
+def test_visible_check_fails_a_wrong_sampler(name, wrong, clue):
+    with pytest.raises(CheckFailure) as failure:
+        getattr(checks, f"check_{name}")(wrong)
+    message = str(failure.value)
+    assert clue in message, message
+    assert "torch gives:" in message and "yours gave:" in message, message
+    assert message.startswith(("torch.manual_seed(", "sampler = ")), message
+
+
+@pytest.mark.parametrize(("name", "wrong", "clue"), WRONG, ids=[w[1].__name__ for w in WRONG])
+def test_hidden_check_fails_a_wrong_sampler_too(name, wrong, clue):
+    """Hidden cases are drawn at random; over a few draws each mistake must show up."""
+    with pytest.raises(CheckFailure):
+        for _ in range(5):
+            getattr(checks, f"check_{name}_hidden")(wrong)
+
+
+def test_the_smallest_differing_case_is_shown():
+    with pytest.raises(CheckFailure) as failure:
+        checks.check_distributed_sampler(PadsFromTail)
+    # The first case with padding: 5 indices over 2 ranks, not shuffled, rank 1.
+    assert "DistributedSampler(range(5), num_replicas=2, rank=1, shuffle=False)" in str(
+        failure.value
+    )
+
+
+def test_an_unfinished_sampler_says_so():
+    class Stub(SequentialSampler):
+        def __iter__(self):
+            raise NotImplementedError
+
+    with pytest.raises(CheckFailure, match="not implemented yet"):
+        checks.check_sequential_sampler(Stub)
+
+
+# ------------------------------------------------------ a student cell cannot move the reference
+
+
+def test_patching_torch_randperm_does_not_change_torchs_answer():
+    """A cell that replaces torch.randperm changes the student's output, never the reference."""
+    original = torch.randperm
+    torch.randperm = lambda n, generator=None, **kwargs: torch.arange(n)
+    try:
+        with pytest.raises(CheckFailure) as failure:
+            checks.check_subset_random_sampler(SubsetRandomSampler)
+        assert torch.randperm is not original, "the student's patch is left in place"
+    finally:
+        torch.randperm = original
+    message = str(failure.value)
+    # The first differing case, [3, 3, 1] with seed 3, run here by torch's untouched class.
+    assert "SubsetRandomSampler([3, 3, 1], generator=torch.Generator().manual_seed(3))" in message
+    sampler = torch.utils.data.SubsetRandomSampler([3, 3, 1], torch.Generator().manual_seed(3))
+    first, second = list(sampler), list(sampler)
+    assert f"torch gives: pass 1: {first}\n               pass 2: {second}" in message, message
+    assert "yours gave:  pass 1: [3, 3, 1]\n               pass 2: [3, 3, 1]" in message, message
+
+
+def test_replacing_torchs_sampler_class_does_not_change_the_reference():
+    originals = torch.utils.data.RandomSampler, torch.utils.data.sampler.RandomSampler
+    torch.utils.data.RandomSampler = torch.utils.data.sampler.RandomSampler = GlobalRandperm
+    try:
+        with pytest.raises(CheckFailure, match="torch.manual_seed"):
+            checks.check_random_sampler(GlobalRandperm)
+    finally:
+        torch.utils.data.RandomSampler, torch.utils.data.sampler.RandomSampler = originals
+
+
+def test_patching_torch_multinomial_does_not_change_torchs_answer():
+    original = torch.multinomial
+
+    def fake(weights, num_samples, replacement=False, generator=None):
+        return torch.zeros(num_samples, dtype=torch.long)
+
+    torch.multinomial = fake
+    try:
+        with pytest.raises(CheckFailure) as failure:
+            checks.check_weighted_random_sampler(WeightedRandomSampler)
+    finally:
+        torch.multinomial = original
+    # The real multinomial refuses 4 draws from 3 weights without replacement; the fake does not.
+    assert "torch gives: RuntimeError in pass 1" in str(failure.value)
+    assert "yours gave:  no exception; pass 1: [0, 0, 0, 0]" in str(failure.value)
+    checks.check_weighted_random_sampler(WeightedRandomSampler)
+
+
+def test_items_that_claim_to_equal_anything_still_fail():
+    class Anything(int):
+        def __eq__(self, other):
+            return True
+
+        def __ne__(self, other):
+            return False
+
+        __hash__ = int.__hash__
+
+    class Liar(SequentialSampler):
+        def __iter__(self):
+            return iter([Anything(7)] * len(self.data_source))
+
+    with pytest.raises(CheckFailure, match="yield Python ints, not Anything"):
+        checks.check_sequential_sampler(Liar)
+
+
+def test_calling_torchs_own_sampler_earns_nothing():
+    class Delegates(torch.utils.data.Sampler):
+        def __init__(self, *args, **kwargs):
+            self.inner = torch.utils.data.RandomSampler(*args, **kwargs)
+
+        def __iter__(self):
+            return iter(self.inner)
+
+        def __len__(self):
+            return len(self.inner)
+
+    with pytest.raises(CheckFailure, match="write the sampler yourself"):
+        checks.check_random_sampler(Delegates)
+    assert len(list(torch.utils.data.RandomSampler(range(3)))) == 3, "torch's class is restored"
+
+    class Inherits(torch.utils.data.SequentialSampler):
+        pass
+
+    with pytest.raises(CheckFailure, match="subclasses torch.utils.data.SequentialSampler"):
+        checks.check_sequential_sampler(Inherits)
+
+
+def test_replacing_torch_generator_does_not_change_torchs_answer():
+    original = torch.Generator
+
+    def always_seed_zero(*args, **kwargs):
+        generator = original(*args, **kwargs)
+        generator.manual_seed = lambda seed: original().manual_seed(0)
+        return generator
+
+    torch.Generator = always_seed_zero
+    try:
+        with pytest.raises(CheckFailure) as failure:
+            checks.check_distributed_sampler(DistributedSampler)
+    finally:
+        torch.Generator = original
+    message = str(failure.value)
+    assert "DistributedSampler(range(5), num_replicas=2, rank=0)" in message, message
+    sampler = torch.utils.data.DistributedSampler(range(5), num_replicas=2, rank=0)
+    assert f"torch gives: pass 1: {list(sampler)}" in message, message
