@@ -142,7 +142,7 @@ for info in pkgutil.iter_modules(autograder.__path__):
 PATCH_TORCH = """
 import torch
 
-torch.isclose = lambda a, b, **kw: torch.ones(torch.broadcast_shapes(a.shape, b.shape), dtype=torch.bool)
+torch.isclose = lambda a, b, **kw: torch.ones_like(b, dtype=torch.bool)
 torch.allclose = lambda *args, **kwargs: True
 torch.equal = lambda *args, **kwargs: True
 """
@@ -169,7 +169,8 @@ if not _found:
 for _path in _found:
     for _cell in json.loads(_path.read_text())["cells"]:
         if _cell["metadata"].get("nbgrader", {{}}).get("solution"):
-            exec("".join(_cell["source"]).replace("### BEGIN SOLUTION", "").replace("### END SOLUTION", ""))
+            _code = "".join(_cell["source"]).replace("### BEGIN SOLUTION", "")
+            exec(_code.replace("### END SOLUTION", ""))
 """
 
 ESCAPE = """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import selectors
@@ -82,10 +83,8 @@ class Pool:
 
     def close(self) -> None:
         for worker in self.workers:
-            try:
+            with contextlib.suppress(OSError):
                 worker.stdin.close()
-            except OSError:
-                pass
         for worker in self.workers:
             try:
                 worker.wait(timeout=10)

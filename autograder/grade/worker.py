@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import contextlib
 import importlib
 import io
 import json
@@ -223,10 +224,8 @@ class Worker:
         if uid is not None:
             sandbox.kill_uid(uid)
         elif pid is not None:
-            try:
+            with contextlib.suppress(OSError):
                 os.killpg(pid, signal.SIGKILL)
-            except OSError:
-                pass
         os._exit(1)
 
     def grade(self, job: dict) -> dict:
@@ -266,10 +265,8 @@ class Worker:
         if uid is not None:
             sandbox.kill_uid(uid)
         else:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         self.current = (None, None)
         _remove(scratch)
         return {
