@@ -155,6 +155,7 @@ def grade_class(options: Options) -> list[dict]:
             }
             size = max(1, min(options.jobs or default_jobs(), len(jobs)))
             with Pool(size, config, out / "workers.log") as pool:
+                (out / "sandbox.json").write_text(json.dumps(pool.status, indent=1))
                 for warning in pool.status.get("warnings", []):
                     tqdm.write(f"warning: sandbox: {warning}", file=sys.stderr)
                 wire = [{k: v for k, v in job.items() if not k.startswith("_")} for job in jobs]

@@ -248,7 +248,9 @@ def _behaviours(repo: Path) -> dict[str, Callable[[Notebook, Notebook], Notebook
         "s16_patches_tensor_class": lambda r, s: _add_cell(
             _answered(r, s, wrong), PATCH_TENSOR_CLASS
         ),
-        "s17_reads_solutions": lambda r, s: _add_cell(copy.deepcopy(r), STEAL.format(repo=repo)),
+        "s17_reads_solutions": lambda r, s: fill_in(
+            r, dict.fromkeys(_solution_ids(r), STEAL.format(repo=repo))
+        ),
         "s18_network_and_writes": lambda r, s: _add_cell(
             _answered(r, s, wrong), ESCAPE.format(repo=repo)
         ),
