@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 from nbgrader.api import Gradebook
 
-from autograder.course import REPO, SOLUTIONS, nbgrader
+from autograder.course import REPO, SOLUTIONS
 
 HIDDEN = ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
 
@@ -89,16 +89,29 @@ def prepare(out_dir: Path, db_url: str, stems: list[str]) -> dict[str, Assignmen
             continue
         shutil.rmtree(course / "solutions" / stem, ignore_errors=True)
         shutil.copytree(SOLUTIONS / stem, course / "solutions" / stem)
-        nbgrader(
-            course,
-            "generate_assignment",
-            stem,
-            "--force",
-            f"--CourseDirectory.db_url={db_url}",
-            "--CourseDirectory.release_directory=release",
-        )
+        generate_assignment(course, db_url, stem)
         stamp.write_text(current)
     return {stem: load(course, stem) for stem in stems}
+
+
+def generate_assignment(course: Path, db_url: str, stem: str) -> None:
+    """``nbgrader generate_assignment STEM --force``, in this process, through nbgrader's API.
+
+    The course's ``nbgrader_config.py`` is loaded as the command would load it; the release goes
+    to ``course/release`` and the gradebook to ``db_url``.
+    """
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
+    config.CourseDirectory.root = str(course)
+    config.CourseDirectory.release_directory = "release"
+    config.CourseDirectory.db_url = db_url
+    api = NbGraderAPI(CourseDirectory(config=config), config=config)
+    result = api.generate_assignment(stem, force=True)
+    if not result.get("success"):
+        raise RuntimeError(f"generate_assignment {stem} failed:\n{result.get('error', '')}")
 
 
 def load(course: Path, stem: str) -> Assignment:

@@ -99,8 +99,22 @@ def grade_class(options: Options) -> list[dict]:
     unknown = sorted(set(chosen) - set(stems()))
     if unknown:
         raise SystemExit(f"unknown assignment(s): {', '.join(unknown)}; known: {stems()}")
-    assignments = course_setup.prepare(out, db_url, chosen)
     submissions = options.submissions.resolve()
+    config = {
+        "sandbox": options.sandbox,
+        "memory_mb": options.memory_mb,
+        "uid_base": 2_000_000,
+        "hide": [str(p) for p in _hidden_paths(submissions, out, db_url, options.hide)],
+    }
+    pool = Pool(max(1, options.jobs or default_jobs()), config, out / "workers.log")
+    try:
+        return _grade(options, out, db_url, chosen, submissions, pool)
+    finally:
+        pool.close(now=True)
+
+
+def _grade(options, out: Path, db_url: str, chosen: list[str], submissions: Path, pool: Pool):
+    assignments = course_setup.prepare(out, db_url, chosen)
     students = sorted(p.name for p in submissions.iterdir() if p.is_dir())
     ledger = Ledger(out / "ledger.jsonl")
 
@@ -147,30 +161,22 @@ def grade_class(options: Options) -> list[dict]:
             _finish(item, assignments[item.stem], gradebook, submissions, out, ledger)
             progress.update()
         if jobs:
-            config = {
-                "sandbox": options.sandbox,
-                "memory_mb": options.memory_mb,
-                "uid_base": 2_000_000,
-                "hide": [str(p) for p in _hidden_paths(submissions, out, db_url, options.hide)],
-            }
-            size = max(1, min(options.jobs or default_jobs(), len(jobs)))
-            with Pool(size, config, out / "workers.log") as pool:
-                (out / "sandbox.json").write_text(json.dumps(pool.status, indent=1))
-                for warning in pool.status.get("warnings", []):
-                    tqdm.write(f"warning: sandbox: {warning}", file=sys.stderr)
-                wire = [{k: v for k, v in job.items() if not k.startswith("_")} for job in jobs]
-                by_id = {job["id"]: job for job in jobs}
-                for sent, result in pool.run(wire):
-                    job = by_id[sent["id"]]
-                    student, stem, name = job["id"].split("/")
-                    item = pending[(student, stem)]
-                    item.results[name] = score_notebook(
-                        name, job["_restored"], job["_notes"], result
-                    )
-                    item.waiting.discard(name)
-                    if not item.waiting:
-                        _finish(item, assignments[stem], gradebook, submissions, out, ledger)
-                        progress.update()
+            status = pool.ready()
+            (out / "sandbox.json").write_text(json.dumps(status, indent=1))
+            for warning in status.get("warnings", []):
+                tqdm.write(f"warning: sandbox: {warning}", file=sys.stderr)
+            wire = [{k: v for k, v in job.items() if not k.startswith("_")} for job in jobs]
+            by_id = {job["id"]: job for job in jobs}
+            for sent, result in pool.run(wire):
+                job = by_id[sent["id"]]
+                student, stem, name = job["id"].split("/")
+                item = pending[(student, stem)]
+                item.results[name] = score_notebook(name, job["_restored"], job["_notes"], result)
+                item.waiting.discard(name)
+                if not item.waiting:
+                    _finish(item, assignments[stem], gradebook, submissions, out, ledger)
+                    progress.update()
+            pool.close()
     progress.close()
 
     rows = []
@@ -187,7 +193,10 @@ def _hidden_paths(submissions: Path, out: Path, db_url: str, extra: list[Path]) 
     """What student code must not see: submissions, solutions, outputs and gradebook."""
     paths = [submissions, out, REPO / "solutions", *extra]
     if db_url.startswith("sqlite:///"):
-        paths.append(Path(db_url[len("sqlite:///") :]))
+        database = Path(db_url[len("sqlite:///") :])
+        database.parent.mkdir(parents=True, exist_ok=True)
+        database.touch()  # an empty file is an empty SQLite database; it must exist to be hidden
+        paths.append(database)
     git = REPO / ".git"
     if git.is_dir():
         paths.append(git)

@@ -16,7 +16,11 @@ from autograder.course import venv_env
 
 
 class Pool:
-    """``size`` workers; :meth:`run` yields (job, result) as results arrive, in any order."""
+    """``size`` workers; :meth:`run` yields (job, result) as results arrive, in any order.
+
+    The workers start importing torch at once; :meth:`ready` waits for them, so the caller can
+    prepare the course meanwhile.
+    """
 
     def __init__(self, size: int, config: dict, log: Path) -> None:
         self.config = config
@@ -25,11 +29,15 @@ class Pool:
         self.status: dict = {}
         for _ in range(size):
             self.workers.append(self._start())
+
+    def ready(self) -> dict:
+        """Wait until every worker is warm; return what the sandbox achieved."""
         for worker in self.workers:
             line = worker.stdout.readline()
             if not line:
                 raise RuntimeError(f"a grading worker failed to start; see {self.log}")
             self.status = json.loads(line)
+        return self.status
 
     def _start(self) -> subprocess.Popen:
         config = dict(
@@ -81,8 +89,11 @@ class Pool:
                 feed(worker)
         selector.close()
 
-    def close(self) -> None:
+    def close(self, now: bool = False) -> None:
+        """Let the workers finish and exit; with ``now``, kill them (nothing was sent)."""
         for worker in self.workers:
+            if now:
+                worker.kill()
             with contextlib.suppress(OSError):
                 worker.stdin.close()
         for worker in self.workers:

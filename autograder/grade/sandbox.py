@@ -58,7 +58,9 @@ PR_SET_PDEATHSIG = 1
 def _libc() -> ctypes.CDLL:
     """libc, loaded once in the worker (student processes may not load libraries)."""
     if not _LIBC:
-        _LIBC.append(ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True))
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        libc.prctl, libc.unshare, libc.mount, libc.umount2  # noqa: B018 - look up symbols now
+        _LIBC.append(libc)
     return _LIBC[0]
 
 
@@ -208,8 +210,10 @@ def enter_student(uid: int | None, scratch: Path, memory_mb: int, max_file_mb: i
     die_with_parent()
 
 
-def kill_uid(uid: int) -> None:
-    """SIGKILL every process running as ``uid`` (a student's forks included), from a helper."""
+REAPER = """
+import os, sys
+for line in sys.stdin:
+    uid = int(line)
     pid = os.fork()
     if pid == 0:
         try:
@@ -219,3 +223,30 @@ def kill_uid(uid: int) -> None:
         finally:
             os._exit(0)
     os.waitpid(pid, 0)
+    sys.stdout.write("k\\n")
+    sys.stdout.flush()
+"""
+
+
+class Reaper:
+    """Kills every process of a uid, from a small helper process of its own.
+
+    ``kill(-1, SIGKILL)`` sent *as* a uid reaches all of that uid's processes, a student's
+    escaped forks included. The helper is a bare interpreter (no torch), so the fork it needs
+    for each kill is cheap, where forking the worker is not.
+    """
+
+    def __init__(self) -> None:
+        import subprocess
+
+        self.process = subprocess.Popen(
+            [sys.executable, "-S", "-c", REAPER],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def kill(self, uid: int) -> None:
+        self.process.stdin.write(f"{uid}\n")
+        self.process.stdin.flush()
+        self.process.stdout.readline()

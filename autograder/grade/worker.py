@@ -216,13 +216,14 @@ class Worker:
         self.count = 0
         self.memory_mb = int(config.get("memory_mb", 1024))
         self.current: tuple[int | None, int | None] = (None, None)
+        self.reaper = sandbox.Reaper() if self.isolation.own_uid else None
         signal.signal(signal.SIGTERM, self._stop)
 
     def _stop(self, signum, frame) -> None:
         """The batch was stopped: take the running student's processes down with the worker."""
         pid, uid = self.current
         if uid is not None:
-            sandbox.kill_uid(uid)
+            self.reaper.kill(uid)
         elif pid is not None:
             with contextlib.suppress(OSError):
                 os.killpg(pid, signal.SIGKILL)
@@ -263,7 +264,7 @@ class Worker:
         self.current = (pid, uid)
         messages, timed_out = self._collect(read_end, pid, float(job["budget"]), started)
         if uid is not None:
-            sandbox.kill_uid(uid)
+            self.reaper.kill(uid)
         else:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
