@@ -26,7 +26,8 @@ from autograder.grade.compare import nbgrader_autograde
 from autograder.grade.demo import HONEST, write_demo_class
 from autograder.grade.submissions import STATUSES
 
-pytestmark = pytest.mark.slow
+# One xdist worker runs the whole file, so the class is graded once per test session.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("grading")]
 
 STEM = stems()[0]
 FAST = ["--cell-timeout", "3", "--budget", "20", "--memory-mb", "512", "--no-progress"]

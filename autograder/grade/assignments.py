@@ -67,7 +67,7 @@ def default_db_url(out_dir: Path) -> str:
     return f"sqlite:///{(out_dir / 'gradebook.db').resolve()}"
 
 
-def _source_hash(stem: str) -> str:
+def source_hash(stem: str) -> str:
     digest = hashlib.sha256()
     for path in sorted((SOLUTIONS / stem).glob("*.ipynb")):
         digest.update(path.name.encode() + path.read_bytes())
@@ -83,7 +83,7 @@ def prepare(out_dir: Path, db_url: str, stems: list[str]) -> dict[str, Assignmen
         known = {assignment.name for assignment in gradebook.assignments}
     for stem in stems:
         stamp = course / f".source-{stem}.sha256"
-        current = _source_hash(stem)
+        current = source_hash(stem)
         fresh = stamp.exists() and stamp.read_text() == current
         if stem in known and fresh and (course / "release" / stem).is_dir():
             continue

@@ -121,10 +121,12 @@ def _grade(options, out: Path, db_url: str, chosen: list[str], submissions: Path
     pending: dict[tuple[str, str], Pending] = {}
     jobs: list[dict] = []
     finished: list[Pending] = []
+    sources = {stem: course_setup.source_hash(stem)[:12] for stem in chosen}
     for student in students:
         for stem in chosen:
             folder = submissions / student / stem
-            print_ = fingerprint(folder) if folder.is_dir() else "missing"
+            # A changed submission or a changed assignment (tests, points) is graded again.
+            print_ = (fingerprint(folder) if folder.is_dir() else "missing") + ":" + sources[stem]
             if ledger.done(student, stem, print_):
                 continue
             item = Pending(student, stem, print_, set())
