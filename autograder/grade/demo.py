@@ -126,6 +126,22 @@ def always_equal(answer: str) -> str:
     return ast.unparse(ast.fix_missing_locations(Wrap().visit(tree)))
 
 
+EXPLORE = """
+# Trying things out, as students do: optimizers, a DataLoader with worker processes, a sampler.
+import torch
+from torch.utils.data import DataLoader, RandomSampler, TensorDataset
+
+weight = torch.nn.Parameter(torch.ones(3))
+for kind in (torch.optim.SGD, torch.optim.Adam):
+    optimizer = kind([weight], lr=0.1)
+    (weight**2).sum().backward()
+    optimizer.step()
+    optimizer.zero_grad()
+data = TensorDataset(torch.arange(8.0))
+print(sum(len(batch[0]) for batch in DataLoader(data, batch_size=3, num_workers=2)))
+print(sorted(RandomSampler(range(5))))
+"""
+
 PATCH_CHECKS = """
 import importlib, pkgutil
 import autograder
@@ -224,7 +240,7 @@ def _behaviours(repo: Path) -> dict[str, Callable[[Notebook, Notebook], Notebook
         return notebook
 
     return {
-        "s01_correct": lambda r, s: _answered(r, s),
+        "s01_correct": lambda r, s: _add_cell(_answered(r, s), EXPLORE, after_setup=False),
         "s02_partly_correct": partly,
         "s03_wrong": lambda r, s: _answered(r, s, wrong),
         "s04_infinite_loop": lambda r, s: _first_cell_with(

@@ -148,7 +148,9 @@ def changes(fix: bool = False) -> list[str]:
         if any(map(operator.is_not, current, values)):
             for key, was, now in zip(keys, values, current, strict=True):
                 if now is not was:
-                    found.append(f"{name}.{key} was {'deleted' if now is _MISSING else 'replaced'}")
+                    if not _torch_wrapper(now, was):
+                        how = "deleted" if now is _MISSING else "replaced"
+                        found.append(f"{name}.{key} was {how}")
                     if fix:
                         namespace[key] = was
     for cls, (all_keys, keys, values) in _classes.items():
@@ -174,6 +176,19 @@ def changes(fix: bool = False) -> list[str]:
             if fix:
                 _reset_hooks()
     return found
+
+
+def _torch_wrapper(new: Any, old: Any) -> bool:
+    """torch's own lazy wrapping (importing torch._dynamo wraps torch.manual_seed, say).
+
+    Such a wrapper is still undone like any change, but it is not the student's doing.
+    """
+    code = getattr(new, "__code__", None)
+    if getattr(new, "__wrapped__", None) is not old or code is None:
+        return False
+    import torch
+
+    return code.co_filename.startswith(os.path.dirname(torch.__file__) + os.sep)
 
 
 def _reset_hooks() -> None:
@@ -222,6 +237,9 @@ def install_audit_hook(trusted_pid: int, report: Callable[[str], None]) -> None:
     getpid = os.getpid
     getframe = sys._getframe
     restorer = changes.__code__
+    import torch
+
+    torch_dir = os.path.dirname(torch.__file__) + os.sep
 
     def hook(event: str, args: tuple) -> None:
         if event in refused:
@@ -229,8 +247,9 @@ def install_audit_hook(trusted_pid: int, report: Callable[[str], None]) -> None:
         elif event in ("object.__setattr__", "object.__delattr__"):
             target, name = args[0], args[1]
             if id(target) in guarded:
-                if getframe(1).f_code is restorer:
-                    return  # changes(fix=True) putting back what was there
+                caller = getframe(1).f_code
+                if caller is restorer or caller.co_filename.startswith(torch_dir):
+                    return  # putting back what was there, or torch's own lazy set-up
                 why = f"changing {getattr(target, '__qualname__', '?')}.{name}"
             elif name == "__code__":
                 why = f"replacing the code of {getattr(target, '__qualname__', '?')}"

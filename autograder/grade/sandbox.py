@@ -36,6 +36,7 @@ MS_PRIVATE = 1 << 18
 
 #: Folders anyone may write to on a usual Linux; each gets a read-only empty tmpfs.
 WORLD_WRITABLE = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/dev/mqueue")
+SHARED_MEMORY = "/dev/shm"
 #: Mounts left as they are: kernel interfaces, not files a student could change.
 KEEP_MOUNTS = ("/proc", "/sys", "/dev")
 
@@ -119,7 +120,10 @@ def isolate_worker(hide: list[Path], scratch_mb: int = 512) -> Isolation:
                 _mount(libc, "/dev/null", str(path), None, MS_BIND, None)
         for path in WORLD_WRITABLE:
             if Path(path).is_dir() and not scratch.is_relative_to(path):
-                _mount(libc, "tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "size=4k,mode=755")
+                # /dev/shm stays writable (DataLoader workers need semaphores and shared
+                # tensors there); the worker empties it after every notebook.
+                mode = "size=256m,mode=1777" if path == SHARED_MEMORY else "size=4k,mode=755"
+                _mount(libc, "tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, mode)
         for point in mount_points:
             if point.startswith(KEEP_MOUNTS) and point != "/":
                 continue
@@ -139,6 +143,17 @@ def isolate_worker(hide: list[Path], scratch_mb: int = 512) -> Isolation:
     except OSError as error:
         result.warnings.append(f"file system isolation failed: {error}")
     return result
+
+
+def empty_shared_memory() -> None:
+    """Remove what the last notebook left in /dev/shm (only in the worker's own namespace)."""
+    import shutil
+
+    for entry in Path(SHARED_MEMORY).iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
 
 
 def _expose(libc, path: Path, scratch: Path) -> None:

@@ -251,7 +251,7 @@ class Worker:
                 os.close(read_end)
                 os.dup2(write_end, RESULT_FD)
                 devnull = os.open(os.devnull, os.O_RDWR)
-                for fd in (0, 1, 2):
+                for fd in (0, 1) if os.environ.get("AUTOGRADER_DEBUG") else (0, 1, 2):
                     os.dup2(devnull, fd)
                 os.closerange(3, RESULT_FD)
                 os.closerange(RESULT_FD + 1, 1 << 16)
@@ -270,6 +270,8 @@ class Worker:
                 os.killpg(pid, signal.SIGKILL)
         self.current = (None, None)
         _remove(scratch)
+        if self.isolation.filesystem:
+            sandbox.empty_shared_memory()
         return {
             "id": job["id"],
             "messages": messages,
@@ -336,6 +338,7 @@ def warm_up() -> None:
     import torch
 
     torch.set_num_threads(1)
+    _first_use_of_optimizers(torch)
     import autograder
 
     for module in pkgutil.iter_modules(autograder.__path__):
@@ -347,6 +350,22 @@ def warm_up() -> None:
         TransformerManager().transform_cell("x = 1\n")
     except ImportError:
         pass
+
+
+def _first_use_of_optimizers(torch) -> None:
+    """Wrap each torch optimizer's step() in torch's profiling hook now, before the snapshot.
+
+    torch does this to an optimizer class the first time one is constructed; done during a
+    check it would look like a change to torch. Constructing optimizers here instead would set
+    up state that makes DataLoader workers forked later hang, so the wrap is done directly.
+    """
+    base = torch.optim.Optimizer
+    for name in dir(torch.optim):
+        kind = getattr(torch.optim, name)
+        own_step = isinstance(kind, type) and issubclass(kind, base) and "step" in vars(kind)
+        if own_step and not getattr(kind.step, "hooked", None):
+            kind.step = base.profile_hook_step(kind.step)
+            kind.step.hooked = True
 
 
 def main() -> None:
