@@ -170,8 +170,9 @@ def student_process(job: dict) -> None:
             changed: list[str] = []
             status, outputs = run_cell(cell["source"], namespace, timeout, name, changed)
             _send({"kind": "cell", "index": index, "status": status, "outputs": outputs})
-            for what in changed:
-                _send({"kind": "tamper", "what": what})
+            if cell["kind"] not in SETUP_KINDS:  # setup cells are the instructor's own code
+                for what in changed:
+                    _send({"kind": "tamper", "what": what})
             if cell["kind"] in SETUP_KINDS:
                 setup.append(cell["source"])
             continue
@@ -193,7 +194,7 @@ def check_process(cell: dict, namespace: dict, setup: list[str], timeout: float,
     namespace["__builtins__"] = builtins
     for source in setup:
         run_cell(source, namespace, timeout, "<setup>")
-    before += integrity.restore()
+    integrity.restore()  # whatever the instructor's setup cells changed is not the student's doing
     during: list[str] = []
     status, outputs = run_cell(cell["source"], namespace, timeout, name, during)
     message = {"kind": "cell", "index": cell["index"], "status": status, "outputs": outputs}
