@@ -29,15 +29,15 @@ import nbformat
 
 from autograder.course import NOTEBOOKS, SOLUTIONS, answers, fill_in, stems, venv_env
 from autograder.grade.compare import nbgrader_autograde
-from autograder.grade.demo import HONEST, write_demo_class
+from autograder.grade.demo import EXERCISES_ONLY, write_demo_class
 from autograder.grade.pool import default_jobs
 
 
 def make_class(folder: Path, copies: int) -> list[str]:
-    write_demo_class(folder / "base", only=list(HONEST))
+    write_demo_class(folder / "base", only=list(EXERCISES_ONLY))
     students = []
     for copy in range(copies):
-        for student in HONEST:
+        for student in EXERCISES_ONLY:
             name = f"{student}_{copy:02d}"
             shutil.copytree(folder / "base" / student, folder / "class" / name)
             students.append(name)

@@ -240,7 +240,7 @@ def _behaviours(repo: Path) -> dict[str, Callable[[Notebook, Notebook], Notebook
         return notebook
 
     return {
-        "s01_correct": lambda r, s: _add_cell(_answered(r, s), EXPLORE, after_setup=False),
+        "s01_correct": lambda r, s: _answered(r, s),
         "s02_partly_correct": partly,
         "s03_wrong": lambda r, s: _answered(r, s, wrong),
         "s04_infinite_loop": lambda r, s: _first_cell_with(
@@ -270,11 +270,14 @@ def _behaviours(repo: Path) -> dict[str, Callable[[Notebook, Notebook], Notebook
         "s18_network_and_writes": lambda r, s: _add_cell(
             _answered(r, s, wrong), ESCAPE.format(repo=repo)
         ),
+        "s19_explores_torch": lambda r, s: _add_cell(_answered(r, s), EXPLORE, after_setup=False),
     }
 
 
 #: Students whose notebooks are honest (scores must equal plain nbgrader autograde).
-HONEST = ("s01_correct", "s02_partly_correct", "s03_wrong")
+HONEST = ("s01_correct", "s02_partly_correct", "s03_wrong", "s19_explores_torch")
+#: The honest students whose notebooks hold only the exercises (the benchmark's class).
+EXERCISES_ONLY = HONEST[:3]
 
 
 def write_demo_class(folder: Path, only: list[str] | None = None) -> list[str]:

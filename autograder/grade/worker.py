@@ -264,11 +264,7 @@ class Worker:
         os.close(write_end)
         self.current = (pid, uid)
         messages, timed_out = self._collect(read_end, pid, float(job["budget"]), started)
-        if uid is not None:
-            self.reaper.kill(uid)
-        else:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
+        self._kill_all(pid, uid)
         self.current = (None, None)
         _remove(scratch)
         if self.isolation.filesystem:
@@ -280,6 +276,14 @@ class Worker:
             "exit": self._exit,
             "seconds": time.monotonic() - started,
         }
+
+    def _kill_all(self, pid: int, uid: int | None) -> None:
+        """Every process the notebook started (DataLoader workers, escaped forks) dies."""
+        if uid is not None:
+            self.reaper.kill(uid)
+        else:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
 
     def _collect(self, fd: int, pid: int, budget: float, started: float):
         """Read the student process's messages until it is done or its budget is spent."""
@@ -295,6 +299,9 @@ class Worker:
             ready, _, _ = select.select(waiting, [], [], left if self._exit is None else 0.5)
             if pidfd in ready:
                 self._exit = _reap(pid)
+                # Orphans (say, DataLoader workers) still hold the pipe; they go now, so the
+                # pipe ends as soon as what was written is read.
+                self._kill_all(pid, self.current[1])
             if fd in ready:
                 chunk = os.read(fd, 1 << 16)
                 if not chunk:
