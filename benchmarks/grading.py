@@ -14,7 +14,9 @@ and starting the workers), and its per-notebook figure is measured inside the wo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
+import io
 import json
 import os
 import shutil
@@ -59,12 +61,13 @@ def own_compute(stem: str, repeat: int = 5) -> float:
         }
         notebook = fill_in(fill_in(release, answers(source)), graded)
         cells = [c.source for c in notebook.cells if c.cell_type == "code"]
-        codes = [compile(source, f"<{stem}>", "exec") for source in cells]
+        codes = [compile(source, f"<{stem}>", "exec", dont_inherit=True) for source in cells]
         for _ in range(repeat):
             started = time.perf_counter()
             namespace: dict = {}
-            for code in codes:
-                exec(code, namespace)
+            with contextlib.redirect_stdout(io.StringIO()):
+                for code in codes:
+                    exec(code, namespace)
             times.append(time.perf_counter() - started)
     return statistics.median(times)
 

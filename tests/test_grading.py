@@ -94,6 +94,19 @@ def needs_sandbox(graded) -> None:
         pytest.skip("the sandbox is unavailable here (not root / no namespaces)")
 
 
+def test_cells_run_as_a_kernel_runs_them():
+    """Annotations are evaluated at definition, the last expression is the result, stderr counts."""
+    from autograder.grade.worker import run_cell
+
+    namespace: dict = {}
+    status, outputs = run_cell("def f(x: not_defined): pass", namespace, 5, "<cell>")
+    assert status == "error" and outputs[-1]["ename"] == "NameError"
+    status, outputs = run_cell("import sys\nprint('e', file=sys.stderr)\n1 + 1", namespace, 5, "c")
+    assert status == "ok"
+    assert {"output_type": "stream", "name": "stderr", "text": "e\n"} in outputs
+    assert outputs[-1]["data"]["text/plain"] == "2"
+
+
 def test_csv_has_one_row_per_student_and_assignment(graded, demo):
     students = sorted(p.name for p in demo.iterdir())
     assert [r["student"] for r in graded["all_rows"]] == students

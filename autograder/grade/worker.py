@@ -100,8 +100,14 @@ def run_cell(
             last = None
             if tree.body and isinstance(tree.body[-1], ast.Expr):
                 last = ast.Expression(tree.body.pop().value)
-            exec(compile(tree, filename, "exec"), namespace)
-            value = eval(compile(last, filename, "eval"), namespace) if last else None
+            # dont_inherit: this module's `from __future__ import annotations` must not change
+            # student code (a kernel evaluates annotations when a function is defined).
+            exec(compile(tree, filename, "exec", dont_inherit=True), namespace)
+            value = (
+                eval(compile(last, filename, "eval", dont_inherit=True), namespace)
+                if last
+                else None
+            )
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
             if guard is not None:
