@@ -217,6 +217,9 @@ def enter_student(uid: int | None, scratch: Path, memory_mb: int, max_file_mb: i
     os.chdir(scratch)
     for name in ("HOME", "TMPDIR", "MPLCONFIGDIR", "XDG_CACHE_HOME"):
         os.environ[name] = str(scratch)
+    import tempfile
+
+    tempfile.tempdir = str(scratch)  # gettempdir() may have cached /tmp in the worker
     if uid is not None:
         resource.setrlimit(resource.RLIMIT_NPROC, (64, 64))
         os.setgroups([])

@@ -352,6 +352,9 @@ def warm_up() -> None:
     import torch
 
     torch.set_num_threads(1)
+    # torch imports its compiler stack lazily, on an optimizer's first step (~0.6 s): once
+    # here rather than in every check process.
+    importlib.import_module("torch._dynamo")
     _first_use_of_optimizers(torch)
     import autograder
 
@@ -370,8 +373,7 @@ def _first_use_of_optimizers(torch) -> None:
     """Wrap each torch optimizer's step() in torch's profiling hook now, before the snapshot.
 
     torch does this to an optimizer class the first time one is constructed; done during a
-    check it would look like a change to torch. Constructing optimizers here instead would set
-    up state that makes DataLoader workers forked later hang, so the wrap is done directly.
+    check it would look like a change to torch.
     """
     base = torch.optim.Optimizer
     for name in dir(torch.optim):
