@@ -57,3 +57,9 @@ release: $(STAMP)  ## regenerate the student notebooks in notebooks/ from soluti
 
 clean:  ## remove the built site and nbgrader's local gradebook
 	rm -rf _build gradebook.db
+
+GRADING := _build/grading
+
+grade: $(STAMP)  ## grade the generated demo class into _build/grading (see docs/grading.md)
+	$(BIN)/python -m autograder demo $(GRADING)/submitted
+	$(BIN)/python -m autograder grade $(GRADING)/submitted --out $(GRADING) --cell-timeout 10 --budget 60

@@ -5,6 +5,13 @@ Each chapter has a module named after its stem (``autograder.module`` for ``01_m
 message that names the call, what torch gives and what the student's code gave.
 """
 
-from autograder.report import CheckFailure
-
 __all__ = ["CheckFailure"]
+
+
+def __getattr__(name: str):
+    # Imported on first use, so tools that need no torch (the batch grader's parent) start fast.
+    if name == "CheckFailure":
+        from autograder.report import CheckFailure
+
+        return CheckFailure
+    raise AttributeError(f"module 'autograder' has no attribute {name!r}")

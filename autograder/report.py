@@ -49,6 +49,9 @@ def tensor_difference(
     """
     if not isinstance(got, torch.Tensor):
         return f"expected a torch.Tensor, got {type(got).__name__}"
+    if type(got) not in (torch.Tensor, torch.nn.Parameter):
+        # A subclass can override __torch_function__ and make isclose say anything.
+        return f"expected a plain torch.Tensor, got the subclass {type(got).__name__}"
     if tuple(got.shape) != tuple(expected.shape):
         return f"shape {tuple(expected.shape)} expected, got {tuple(got.shape)}"
     if got.dtype != expected.dtype:
