@@ -546,3 +546,18 @@ def test_unimplemented_stub_is_reported_as_such():
     for check in (checks.check_sgd, checks.check_sgd_arguments, checks.check_adam_arguments):
         with pytest.raises(CheckFailure, match="not implemented yet"):
             check(Stub)
+
+
+def test_hyperparameters_cannot_be_faked_with_an_always_equal_object():
+    class AlwaysEqual:
+        def __eq__(self, other):
+            return True
+
+    class FakeGroups(SGD):
+        def __init__(self, params, **kwargs):
+            super().__init__(params, **kwargs)
+            for group in self.param_groups:
+                group["momentum"] = AlwaysEqual()
+
+    with pytest.raises(CheckFailure, match="hyperparameters"):
+        checks.check_sgd(FakeGroups)
