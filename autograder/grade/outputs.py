@@ -43,9 +43,15 @@ def write_histogram(path: Path, rows: list[dict], stems: list[str]) -> None:
     import matplotlib.pyplot as plt
 
     panels = [*stems, "total"]
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 2.8), squeeze=False)
+    columns = min(4, len(panels))
+    rows_of_panels = -(-len(panels) // columns)
+    fig, axes = plt.subplots(
+        rows_of_panels, columns, figsize=(3.2 * columns, 2.6 * rows_of_panels), squeeze=False
+    )
+    for ax in axes.flat[len(panels) :]:
+        ax.set_visible(False)
     bins = [i * 10 for i in range(11)]
-    for ax, stem in zip(axes[0], panels, strict=True):
+    for ax, stem in zip(axes.flat, panels, strict=False):
         if stem == "total":
             by_student: dict[str, list[float]] = {}
             for row in rows:
@@ -63,7 +69,8 @@ def write_histogram(path: Path, rows: list[dict], stems: list[str]) -> None:
         ax.set_title(f"{stem} (n={len(values)})", fontsize=9)
         ax.set_xlabel("score (% of max)")
         ax.set_xlim(0, 100)
-    axes[0][0].set_ylabel("students")
+    for row_axes in axes:
+        row_axes[0].set_ylabel("students")
     fig.suptitle("Grade distribution", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100, metadata={"Software": None})
