@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -89,6 +90,18 @@ class Pending:
     results: dict[str, NotebookResult] = field(default_factory=dict)
 
 
+def run_uid_base() -> int:
+    """The first uid of this run's own range of 10 million (100 workers x 100,000 notebooks).
+
+    Student processes run as uids nobody else uses, and after each notebook every process of
+    its uid is killed. Runs that overlap, or the workers of a killed run still shutting down,
+    must not share uids: with one fixed base for every run, a run's clean-up could kill the
+    next run's notebooks (the likely cause of a rare `kernel_died` seen in the test suite).
+    Two overlapping runs draw the same range with probability 1/300.
+    """
+    return 1_000_000_000 + secrets.randbelow(300) * 10_000_000
+
+
 def grade_class(options: Options) -> list[dict]:
     """Grade every submission not graded yet; write all outputs; return the CSV rows."""
     os.environ["PATH"] = venv_env()["PATH"]  # nbgrader's Gradebook runs `alembic`
@@ -103,7 +116,7 @@ def grade_class(options: Options) -> list[dict]:
     config = {
         "sandbox": options.sandbox,
         "memory_mb": options.memory_mb,
-        "uid_base": 2_000_000,
+        "uid_base": run_uid_base(),
         "hide": [str(p) for p in _hidden_paths(submissions, out, db_url, options.hide)],
     }
     pool = Pool(max(1, options.jobs or default_jobs()), config, out / "workers.log")

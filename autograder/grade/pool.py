@@ -40,9 +40,7 @@ class Pool:
         return self.status
 
     def _start(self) -> subprocess.Popen:
-        config = dict(
-            self.config, uid_base=self.config["uid_base"] + 10_000_000 * len(self.workers)
-        )
+        config = dict(self.config, uid_base=self.config["uid_base"] + 100_000 * len(self.workers))
         with open(self.log, "ab") as log:
             worker = subprocess.Popen(
                 [sys.executable, "-m", "autograder.grade.worker"],
