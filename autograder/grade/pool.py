@@ -47,7 +47,10 @@ class Pool:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=log,
-                env=dict(venv_env(), PYTHONHASHSEED="0", OMP_NUM_THREADS="1"),
+                # MALLOC_ARENA_MAX: glibc reserves 64 MB of address space per malloc arena,
+                # and more threads meeting in malloc means more arenas; under RLIMIT_AS that
+                # would make the memory cap depend on the machine's load.
+                env=dict(venv_env(), PYTHONHASHSEED="0", OMP_NUM_THREADS="1", MALLOC_ARENA_MAX="2"),
             )
         worker.stdin.write((json.dumps(config) + "\n").encode())
         worker.stdin.flush()
