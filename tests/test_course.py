@@ -120,7 +120,7 @@ def test_no_answer_or_hidden_test_on_the_site(site, stem):
     assert not list(site.rglob("solutions")), "solutions/ must not be published"
 
 
-def test_sources_validate_and_unanswered_releases_do_not(tmp_path):
+def test_sources_validate_and_unanswered_releases_do_not():
     for stem in STEMS:
         for source in (SOLUTIONS / stem).glob("*.ipynb"):
             out = nbgrader(REPO, "validate", str(source))
