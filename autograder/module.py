@@ -1,4 +1,9 @@
-"""Checks for chapter 01_module: ``MyLinear`` and ``MLP`` against ``nn.Linear``."""
+"""Checks for chapter 01_module: ``MyLinear`` and ``MLP`` against ``nn.Linear``.
+
+Each check is a scenario (build the student's module, load known weights, call it, record what
+comes back) and a judge (``nn.Linear`` / ``nn.Sequential`` on the same inputs); see
+:mod:`autograder.checking`.
+"""
 
 from __future__ import annotations
 
@@ -7,107 +12,121 @@ import math
 import torch
 from torch import nn
 
-from autograder.report import (
-    CheckFailure,
-    call_student,
-    expect,
-    expect_tensor,
-    hidden_rng,
-)
+from autograder.checking import Case, Check, Delegation, Observation, Recorder
+from autograder.plain import Opaque
+from autograder.report import CheckFailure, expect, expect_tensor
 
 DTYPE = torch.float64
 
-
-def check_my_linear(MyLinear: type, in_features: int = 3, out_features: int = 2) -> None:
-    """``MyLinear(in, out)`` is registered, initialised and computed like ``nn.Linear``."""
-    for bias in (True, False):
-        _check_linear_case(MyLinear, in_features, out_features, bias, batch=(4,), seed=0)
-
-
-def check_my_linear_hidden(MyLinear: type, cases: int = 5) -> None:
-    """The same as :func:`check_my_linear` on shapes and seeds drawn at grading time."""
-    rng = hidden_rng()
-    for _ in range(cases):
-        batch = tuple(rng.randint(1, 5) for _ in range(rng.randint(1, 2)))
-        _check_linear_case(
-            MyLinear,
-            rng.randint(1, 12),
-            rng.randint(1, 12),
-            rng.random() < 0.7,
-            batch,
-            seed=rng.getrandbits(32),
-        )
+#: MyLinear and MLP are built from parameters and tensor ops, not from torch's linear layers.
+OWN_LINEAR = Delegation(
+    task="the linear layer",
+    forbidden=("torch.nn.modules.linear", "torch.nn.functional.linear", "torch.nn.Sequential"),
+)
 
 
-def _check_linear_case(
-    MyLinear: type, fan_in: int, fan_out: int, bias: bool, batch: tuple[int, ...], seed: int
-) -> None:
-    built = f"MyLinear({fan_in}, {fan_out}, bias={bias})"
-    torch.manual_seed(seed)
-    mine = call_student(built, MyLinear, fan_in, fan_out, bias=bias)
-    expect(isinstance(mine, nn.Module), built, "an nn.Module", type(mine).__name__)
-    _check_registered(built, mine, fan_in, fan_out, bias)
-    _check_init(built, mine, fan_in)
+def _built(case: Case) -> str:
+    return f"MyLinear({case['fan_in']}, {case['fan_out']}, bias={case['bias']})"
 
-    torch.manual_seed(seed + 1)
-    ref = nn.Linear(fan_in, fan_out, bias=bias, dtype=DTYPE)
-    mine = mine.to(DTYPE)
-    call_student(
+
+def _linear_inputs(case: Case) -> tuple[nn.Linear, torch.Tensor]:
+    """nn.Linear's weights and the input, made from the case's seed on either side."""
+    torch.manual_seed(case["seed"] + 1)
+    ref = nn.Linear(case["fan_in"], case["fan_out"], bias=case["bias"], dtype=DTYPE)
+    x = torch.randn(*case["batch"], case["fan_in"], dtype=DTYPE)
+    return ref, x
+
+
+def _linear_scenario(MyLinear: type, case: Case, obs: Recorder) -> None:
+    built = _built(case)
+    torch.manual_seed(case["seed"])
+    mine = obs.call(built, MyLinear, case["fan_in"], case["fan_out"], bias=case["bias"])
+    obs["type"] = type(mine).__name__
+    obs["is_module"] = isinstance(mine, nn.Module)
+    if not obs["is_module"]:
+        return
+    params = obs.attempt("named_parameters", "", lambda: dict(mine.named_parameters()))
+    if params is None:
+        return
+    obs["shapes"] = {name: list(p.shape) for name, p in params.items()}
+    obs["requires_grad"] = {name: bool(p.requires_grad) for name, p in params.items()}
+    obs["bias"] = getattr(mine, "bias", None)
+    obs["initial"] = {name: p.detach().clone() for name, p in params.items()}
+
+    ref, x = _linear_inputs(case)
+    mine = obs.call(f"{built}.to(torch.float64)", mine.to, DTYPE)
+    obs.call(
         f"{built}.load_state_dict(nn.Linear's state_dict())", mine.load_state_dict, ref.state_dict()
     )
-    x = torch.randn(*batch, fan_in, dtype=DTYPE)
-    call = f"{built} with nn.Linear's weights, called on x of shape {tuple(x.shape)}"
-    got = call_student(call, mine, x)
-    expected = ref(x)
-    expect_tensor(call, expected, got)
+    got = obs.call(_forward_call(case, x), mine, x)
+    obs["output"] = got
+    obs.call(f"{_forward_call(case, x)}, then out.sum().backward()", lambda: got.sum().backward())
+    obs["grads"] = {name: p.grad for name, p in mine.named_parameters()}
 
-    expected.sum().backward()
-    got.sum().backward()
-    grads = dict(mine.named_parameters())
-    for name, param in ref.named_parameters():
+
+def _forward_call(case: Case, x: torch.Tensor) -> str:
+    return f"{_built(case)} with nn.Linear's weights, called on x of shape {tuple(x.shape)}"
+
+
+def _linear_reference(case: Case) -> dict:
+    ref, x = _linear_inputs(case)
+    output = ref(x)
+    output.sum().backward()
+    return {
+        "output": output.detach(),
+        "grads": {name: p.grad for name, p in ref.named_parameters()},
+        "x_shape": tuple(x.shape),
+    }
+
+
+def _linear_judge(case: Case, reference: dict, obs: Observation) -> None:
+    built = _built(case)
+    expect(obs["is_module"], built, "an nn.Module", obs["type"])
+    _judge_registered(built, obs, case)
+    _judge_init(built, obs["initial"], case["fan_in"])
+    call = f"{built} with nn.Linear's weights, called on x of shape {reference['x_shape']}"
+    expect_tensor(call, reference["output"], obs["output"])
+    grads = obs["grads"]
+    for name, expected in reference["grads"].items():
         expect_tensor(
-            f"{call}, then out.sum().backward(): gradient of {name}",
-            param.grad,
-            grads[name].grad,
+            f"{call}, then out.sum().backward(): gradient of {name}", expected, grads.get(name)
         )
 
 
-def _check_registered(built: str, module: nn.Module, fan_in: int, fan_out: int, bias: bool) -> None:
-    expected = {"weight": (fan_out, fan_in)}
-    if bias:
-        expected["bias"] = (fan_out,)
-    try:
-        params = dict(module.named_parameters())
-    except AttributeError as error:
+def _judge_registered(built: str, obs: Observation, case: Case) -> None:
+    listing = obs["named_parameters"]
+    if "raised" in listing:
         raise CheckFailure(
-            f"{built}.named_parameters()\n  raised AttributeError: {error}\n"
+            f"{built}.named_parameters()\n  raised {listing['raised'].type}: "
+            f"{listing['raised'].message}\n"
             "  hint: does __init__ call super().__init__() before assigning attributes?"
-        ) from error
-    got = {name: tuple(p.shape) for name, p in params.items()}
+        )
+    expected = {"weight": [case["fan_out"], case["fan_in"]]}
+    if case["bias"]:
+        expected["bias"] = [case["fan_out"]]
+    got = obs["shapes"]
     why = (
         "weight is (out_features, in_features) in torch's layout"
         if set(got) == set(expected)
         else "parameters must be nn.Parameter attributes named weight and bias"
     )
-    if not bias and "bias" in got:
+    if not case["bias"] and "bias" in got:
         why = "bias=False must not create a bias parameter (nn.Linear registers bias as None)"
-    expect(got == expected, f"{built}.named_parameters() (names and shapes)", expected, got, why)
-    for name, param in params.items():
-        expect(param.requires_grad, f"{built}.{name}.requires_grad", True, False)
-    if not bias:
-        expect(
-            getattr(module, "bias", None) is None,
-            f"{built}.bias",
-            None,
-            getattr(module, "bias", None),
-            "nn.Linear(bias=False).bias is None",
-        )
+    shapes = {name: tuple(shape) for name, shape in got.items()}
+    wanted = {name: tuple(shape) for name, shape in expected.items()}
+    expect(shapes == wanted, f"{built}.named_parameters() (names and shapes)", wanted, shapes, why)
+    for name, flag in obs["requires_grad"].items():
+        expect(flag, f"{built}.{name}.requires_grad", True, False)
+    if not case["bias"]:
+        bias = obs["bias"]
+        expect(bias is None, f"{built}.bias", None, bias, "nn.Linear(bias=False).bias is None")
 
 
-def _check_init(built: str, module: nn.Module, fan_in: int) -> None:
+def _judge_init(built: str, initial: dict, fan_in: int) -> None:
     bound = 1 / math.sqrt(fan_in)
-    for name, param in module.named_parameters():
-        values = param.detach()
+    for name, values in initial.items():
+        if not isinstance(values, torch.Tensor):
+            raise CheckFailure(f"{built}.{name}\n  expected a tensor, got {values!r}")
         inside = bool((values.abs() <= bound + 1e-6).all())
         expect(
             inside,
@@ -126,59 +145,134 @@ def _check_init(built: str, module: nn.Module, fan_in: int) -> None:
             )
 
 
-def check_mlp(MLP: type, sizes: tuple[int, ...] = (4, 8, 3), batch: int = 5, seed: int = 0) -> None:
-    """``MLP(sizes)`` keeps its layers in ``nn.ModuleList`` ``layers``, ReLU between them."""
-    built = f"MLP({list(sizes)})"
-    torch.manual_seed(seed)
-    net = call_student(built, MLP, list(sizes))
-    expect(isinstance(net, nn.Module), built, "an nn.Module", type(net).__name__)
-    layers = getattr(net, "layers", None)
-    expect(
-        isinstance(layers, nn.ModuleList),
-        f"{built}.layers",
-        "an nn.ModuleList",
-        type(layers).__name__,
-        "a plain Python list hides its layers from parameters(), state_dict() and .to()",
-    )
+def _linear_hidden(rng) -> list[Case]:
+    cases = []
+    for _ in range(5):
+        batch = [rng.randint(1, 5) for _ in range(rng.randint(1, 2))]
+        cases.append(
+            {
+                "fan_in": rng.randint(1, 12),
+                "fan_out": rng.randint(1, 12),
+                "bias": rng.random() < 0.7,
+                "batch": batch,
+                "seed": rng.getrandbits(32),
+            }
+        )
+    return cases
 
+
+MY_LINEAR = Check(
+    name="module.my_linear",
+    doc="MyLinear(in, out) is registered, initialised and computed like nn.Linear",
+    scenario=_linear_scenario,
+    reference=_linear_reference,
+    judge=_linear_judge,
+    visible=[
+        {"fan_in": 3, "fan_out": 2, "bias": bias, "batch": [4], "seed": 0} for bias in (True, False)
+    ],
+    hidden=_linear_hidden,
+    refuses=OWN_LINEAR,
+)
+check_my_linear, check_my_linear_hidden = MY_LINEAR.functions()
+
+
+def _mlp_keys(sizes: list[int]) -> list[str]:
+    return [f"layers.{i}.{kind}" for i in range(len(sizes) - 1) for kind in ("weight", "bias")]
+
+
+def _mlp_inputs(case: Case) -> tuple[nn.Sequential, torch.Tensor]:
+    """Known weights (an nn.Sequential of nn.Linear and ReLU) and an input, from the seed."""
+    sizes = case["sizes"]
+    torch.manual_seed(case["seed"] + 1)
     reference = nn.Sequential()
-    expected_keys = []
     for i, (fan_in, fan_out) in enumerate(zip(sizes, sizes[1:], strict=False)):
         reference.append(nn.Linear(fan_in, fan_out, dtype=DTYPE))
         if i < len(sizes) - 2:
             reference.append(nn.ReLU())
-        expected_keys += [f"layers.{i}.weight", f"layers.{i}.bias"]
-    got_keys = list(net.state_dict().keys())
+    x = torch.randn(case["batch"], sizes[0], dtype=DTYPE)
+    return reference, x
+
+
+def _mlp_scenario(MLP: type, case: Case, obs: Recorder) -> None:
+    built = f"MLP({case['sizes']})"
+    torch.manual_seed(case["seed"])
+    net = obs.call(built, MLP, list(case["sizes"]))
+    obs["type"] = type(net).__name__
+    obs["is_module"] = isinstance(net, nn.Module)
+    if not obs["is_module"]:
+        return
+    layers = getattr(net, "layers", None)
+    obs["layers_type"] = type(layers).__name__
+    obs["layers_is_module_list"] = isinstance(layers, nn.ModuleList)
+    obs["keys"] = obs.call(f"{built}.state_dict()", lambda: list(net.state_dict().keys()))
+    reference, x = _mlp_inputs(case)
+    state = dict(zip(_mlp_keys(case["sizes"]), reference.state_dict().values(), strict=True))
+    net = obs.call(f"{built}.to(torch.float64)", net.to, DTYPE)
+    obs.call(f"{built}.load_state_dict(known weights)", net.load_state_dict, state)
+    call = _mlp_call(case)
+    got = obs.call(call, net, x)
+    obs["output"] = got
+    obs.call(f"{call}, then backward()", lambda: got.square().sum().backward())
+    obs["all_grads"] = all(p.grad is not None for p in net.parameters())
+
+
+def _mlp_call(case: Case) -> str:
+    shape = (case["batch"], case["sizes"][0])
+    return f"MLP({case['sizes']}) with known weights, called on x of shape {shape}"
+
+
+def _mlp_reference(case: Case) -> torch.Tensor:
+    reference, x = _mlp_inputs(case)
+    return reference(x).detach()
+
+
+def _mlp_judge(case: Case, reference: torch.Tensor, obs: Observation) -> None:
+    built = f"MLP({case['sizes']})"
+    expect(obs["is_module"], built, "an nn.Module", obs["type"])
     expect(
-        got_keys == expected_keys,
+        obs["layers_is_module_list"],
+        f"{built}.layers",
+        "an nn.ModuleList",
+        Opaque(obs["layers_type"], "") if obs["layers_type"] != "NoneType" else None,
+        "a plain Python list hides its layers from parameters(), state_dict() and .to()",
+    )
+    expected_keys = _mlp_keys(case["sizes"])
+    expect(
+        obs["keys"] == expected_keys,
         f"{built}.state_dict().keys()",
         expected_keys,
-        got_keys,
+        obs["keys"],
         "one MyLinear per pair of consecutive sizes, in order, and nothing else with state",
     )
-
-    state = {
-        key: value
-        for key, value in zip(expected_keys, reference.state_dict().values(), strict=True)
-    }
-    net = net.to(DTYPE)
-    net.load_state_dict(state)
-    x = torch.randn(batch, sizes[0], dtype=DTYPE)
-    call = f"{built} with known weights, called on x of shape {tuple(x.shape)}"
-    got = call_student(call, net, x)
-    expect_tensor(call, reference(x), got)  # so `got` is a plain tensor from here on
-    got.square().sum().backward()
+    call = _mlp_call(case)
+    expect_tensor(call, reference, obs["output"])
     expect(
-        all(p.grad is not None for p in net.parameters()),
+        obs["all_grads"],
         f"{call}, then backward()",
         "a gradient for every parameter",
         "some parameters got no gradient",
     )
 
 
-def check_mlp_hidden(MLP: type, cases: int = 4) -> None:
-    """:func:`check_mlp` on depths, widths and seeds drawn at grading time."""
-    rng = hidden_rng()
-    for _ in range(cases):
-        sizes = tuple(rng.randint(1, 9) for _ in range(rng.randint(2, 5)))
-        check_mlp(MLP, sizes, batch=rng.randint(1, 6), seed=rng.getrandbits(32))
+def _mlp_hidden(rng) -> list[Case]:
+    return [
+        {
+            "sizes": [rng.randint(1, 9) for _ in range(rng.randint(2, 5))],
+            "batch": rng.randint(1, 6),
+            "seed": rng.getrandbits(32),
+        }
+        for _ in range(4)
+    ]
+
+
+MLP_CHECK = Check(
+    name="module.mlp",
+    doc="MLP(sizes) keeps its layers in nn.ModuleList layers, ReLU between them",
+    scenario=_mlp_scenario,
+    reference=_mlp_reference,
+    judge=_mlp_judge,
+    visible=[{"sizes": [4, 8, 3], "batch": 5, "seed": 0}],
+    hidden=_mlp_hidden,
+    refuses=OWN_LINEAR,
+)
+check_mlp, check_mlp_hidden = MLP_CHECK.functions()
