@@ -50,6 +50,7 @@ DTYPES = {
         torch.bool,
     )
 }
+TENSOR_FIELDS = {"dtype", "shape", "data", "requires_grad", "parameter"}
 TAGS = ("$tensor", "$tuple", "$dict", "$error", "$object")
 
 
@@ -180,9 +181,11 @@ def _decode(value: Any, depth: int, budget: list[int]) -> Any:
         return tuple(_decode(_list(body), depth + 1, budget))
     if tag == "$dict":
         pairs = [_pair(item) for item in _list(body)]
-        return {_key(_decode(k, depth + 1, budget)): _decode(v, depth + 1, budget) for k, v in pairs}
+        return {
+            _key(_decode(k, depth + 1, budget)): _decode(v, depth + 1, budget) for k, v in pairs
+        }
     if tag == "$tensor":
-        return _decode_tensor(_fields(body, {"dtype", "shape", "data", "requires_grad", "parameter"}))
+        return _decode_tensor(_fields(body, TENSOR_FIELDS))
     fields = _fields(body, {"type", "message"} if tag == "$error" else {"type", "repr"})
     texts = [_decode(fields[k], depth + 1, budget) for k in sorted(fields)]
     if not all(isinstance(text, str) for text in texts):
@@ -242,9 +245,11 @@ def _decode_tensor(body: dict) -> torch.Tensor:
     tensor = flat.reshape(shape).clone()
     if body["requires_grad"] and tensor.is_floating_point():
         tensor.requires_grad_(True)
-    return torch.nn.Parameter(tensor, requires_grad=tensor.requires_grad) if body[
-        "parameter"
-    ] else tensor
+    return (
+        torch.nn.Parameter(tensor, requires_grad=tensor.requires_grad)
+        if body["parameter"]
+        else tensor
+    )
 
 
 def dumps(value: Any) -> bytes:
