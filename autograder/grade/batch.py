@@ -1,20 +1,29 @@
 """Grade a whole class: ``python -m autograder grade SUBMISSIONS_DIR --out OUT_DIR``.
 
 Submissions follow nbgrader's layout, ``SUBMISSIONS_DIR/<student>/<assignment>/*.ipynb``. The
-batch prepares the nbgrader course folder and gradebook, sends each notebook to a pool of warm
-workers, and as each submission completes writes its grades to the gradebook (from this process
-only), its feedback page and its autograded notebook, then appends it to ``ledger.jsonl``. A run
-that is stopped and started again grades only what the ledger does not hold yet (or what was
-resubmitted since), so nothing is lost and nothing is counted twice.
+batch prepares the nbgrader course folder and gradebook, then grades each notebook in a fresh
+student process forked from a warm zygote (one per lane, :mod:`autograder.grade.lanes`) while
+this process judges it (:mod:`autograder.grade.judge`): this process never runs student code.
+As each submission completes it writes its grades to the gradebook (from this process only), its
+feedback page and its autograded notebook, then appends it to ``ledger.jsonl``. A run that is
+stopped and started again grades only what the ledger does not hold yet for the same settings
+(submission, assignment source, gradebook and limits), so nothing is lost and nothing is counted
+twice. Each submission is handled inside its own failure boundary: a file that cannot be read or
+a notebook that cannot be graded gets a status and a note, and the batch goes on.
 """
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import json
 import os
+import queue
 import secrets
 import sys
+import threading
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,18 +33,21 @@ from tqdm import tqdm
 
 from autograder.course import REPO, stems, venv_env
 from autograder.grade import assignments as course_setup
-from autograder.grade import outputs
-from autograder.grade.pool import Pool, default_jobs
+from autograder.grade import files, judge, outputs
+from autograder.grade.lanes import Lane
 from autograder.grade.submissions import (
     NotebookResult,
-    fingerprint,
-    job_for,
-    read_notebook,
+    judge_cells,
+    parse_notebook,
     restore_locked_cells,
     score_notebook,
     unreadable_result,
     worst,
 )
+
+
+def default_jobs() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 @dataclass
@@ -88,18 +100,26 @@ class Pending:
     print_: str
     waiting: set[str]
     results: dict[str, NotebookResult] = field(default_factory=dict)
+    stamp: str | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 def run_uid_base() -> int:
-    """The first uid of this run's own range of 10 million (100 workers x 100,000 notebooks).
+    """The first uid of this run's own range of 10 million; each notebook gets the next one.
 
     Student processes run as uids nobody else uses, and after each notebook every process of
-    its uid is killed. Runs that overlap, or the workers of a killed run still shutting down,
-    must not share uids: with one fixed base for every run, a run's clean-up could kill the
-    next run's notebooks (the likely cause of a rare `kernel_died` seen in the test suite).
+    its uid is killed, so no two notebooks, in this run or an overlapping one, may share a uid.
     Two overlapping runs draw the same range with probability 1/300.
     """
     return 1_000_000_000 + secrets.randbelow(300) * 10_000_000
+
+
+def settings_key(options: Options, db_url: str) -> str:
+    """What besides the submission and the source changes a grade: a resume with other
+    settings grades again (another gradebook must receive every grade; a larger budget may
+    turn a timeout into a score)."""
+    settings = [db_url, options.cell_timeout, options.budget, options.memory_mb, options.sandbox]
+    return hashlib.sha256(json.dumps(settings).encode()).hexdigest()[:12]
 
 
 def grade_class(options: Options) -> list[dict]:
@@ -115,55 +135,48 @@ def grade_class(options: Options) -> list[dict]:
     submissions = options.submissions.resolve()
     config = {
         "sandbox": options.sandbox,
-        "memory_mb": options.memory_mb,
-        "uid_base": run_uid_base(),
         "hide": [str(p) for p in _hidden_paths(submissions, out, db_url, options.hide)],
     }
-    pool = Pool(max(1, options.jobs or default_jobs()), config, out / "workers.log")
+    lanes = [
+        Lane(config, out / "workers.log") for _ in range(max(1, options.jobs or default_jobs()))
+    ]
     try:
-        return _grade(options, out, db_url, chosen, submissions, pool)
+        return _grade(options, out, db_url, chosen, submissions, lanes)
     finally:
-        pool.close(now=True)
+        for lane in lanes:
+            lane.close()
 
 
-def _grade(options, out: Path, db_url: str, chosen: list[str], submissions: Path, pool: Pool):
+@dataclass
+class Job:
+    """One notebook to grade: the restored notebook, its cells as the judge sees them."""
+
+    student: str
+    stem: str
+    name: str
+    notebook: nbformat.NotebookNode
+    notes: list[str]
+    cells: list[judge.Cell]
+
+
+def _grade(options, out: Path, db_url: str, chosen: list[str], submissions: Path, lanes):
     assignments = course_setup.prepare(out, db_url, chosen)
-    students = sorted(p.name for p in submissions.iterdir() if p.is_dir())
+    students = files.student_folders(submissions)
     ledger = Ledger(out / "ledger.jsonl")
+    settings = settings_key(options, db_url)
+    sources = {stem: course_setup.source_hash(stem)[:12] for stem in chosen}
 
     pending: dict[tuple[str, str], Pending] = {}
-    jobs: list[dict] = []
+    jobs: list[Job] = []
     finished: list[Pending] = []
-    sources = {stem: course_setup.source_hash(stem)[:12] for stem in chosen}
     for student in students:
         for stem in chosen:
-            folder = submissions / student / stem
-            # A changed submission or a changed assignment (tests, points) is graded again.
-            print_ = (fingerprint(folder) if folder.is_dir() else "missing") + ":" + sources[stem]
-            if ledger.done(student, stem, print_):
+            item, found = _collect(student, stem, assignments[stem], submissions)
+            item.print_ += f":{sources[stem]}:{settings}"
+            if ledger.done(student, stem, item.print_):
                 continue
-            item = Pending(student, stem, print_, set())
-            for name, definition in assignments[stem].notebooks.items():
-                if not folder.is_dir():
-                    why = f"no {stem} folder was submitted"
-                    item.results[name] = unreadable_result(name, definition, "missing", why)
-                    continue
-                notebook, problem = read_notebook(folder / name)
-                if notebook is None:
-                    status = "missing" if not (folder / name).exists() else "unreadable"
-                    item.results[name] = unreadable_result(name, definition, status, problem)
-                    continue
-                restored, notes = restore_locked_cells(notebook, definition)
-                job = job_for(
-                    f"{student}/{stem}/{name}",
-                    f"{stem}/{name}",
-                    restored,
-                    options.cell_timeout,
-                    options.budget,
-                )
-                job["_restored"], job["_notes"] = restored, notes
-                jobs.append(job)
-                item.waiting.add(name)
+            jobs += found
+            item.waiting = {job.name for job in found}
             pending[(student, stem)] = item
             if not item.waiting:
                 finished.append(item)
@@ -171,27 +184,23 @@ def _grade(options, out: Path, db_url: str, chosen: list[str], submissions: Path
     progress = tqdm(
         total=len(pending), unit="submission", disable=not options.progress, file=sys.stderr
     )
+    limits = judge.Limits(options.cell_timeout, options.budget, options.memory_mb)
     with Gradebook(db_url) as gradebook:
         for item in finished:
-            _finish(item, assignments[item.stem], gradebook, submissions, out, ledger)
+            _finish(item, assignments[item.stem], gradebook, out, ledger)
             progress.update()
         if jobs:
-            status = pool.ready()
+            status = lanes[0].ready()
             (out / "sandbox.json").write_text(json.dumps(status, indent=1))
             for warning in status.get("warnings", []):
                 tqdm.write(f"warning: sandbox: {warning}", file=sys.stderr)
-            wire = [{k: v for k, v in job.items() if not k.startswith("_")} for job in jobs]
-            by_id = {job["id"]: job for job in jobs}
-            for sent, result in pool.run(wire):
-                job = by_id[sent["id"]]
-                student, stem, name = job["id"].split("/")
-                item = pending[(student, stem)]
-                item.results[name] = score_notebook(name, job["_restored"], job["_notes"], result)
-                item.waiting.discard(name)
+            for job, result in _run_jobs(jobs, lanes, limits):
+                item = pending[(job.student, job.stem)]
+                item.results[job.name] = result
+                item.waiting.discard(job.name)
                 if not item.waiting:
-                    _finish(item, assignments[stem], gradebook, submissions, out, ledger)
+                    _finish(item, assignments[job.stem], gradebook, out, ledger)
                     progress.update()
-            pool.close()
     progress.close()
 
     rows = []
@@ -202,6 +211,115 @@ def _grade(options, out: Path, db_url: str, chosen: list[str], submissions: Path
     outputs.write_csv(out / "grades.csv", rows)
     outputs.write_histogram(out / "histogram.png", rows, chosen)
     return rows
+
+
+def _collect(student: str, stem: str, assignment, submissions: Path) -> tuple[Pending, list[Job]]:
+    """What a student submitted for one assignment, read safely: results for what cannot be
+    graded, jobs for the rest. Nothing here can stop the batch."""
+    item = Pending(student, stem, "", set())
+    digest = hashlib.sha256()
+    jobs = []
+    folder = [files.kind_of(submissions, [student]), files.kind_of(submissions, [student, stem])]
+    for name, definition in assignment.notebooks.items():
+        if folder[0] != "dir" or folder[1] == "other":
+            why = f"{student}/{stem} is not a folder (a link or a file); nothing in it was read"
+            item.results[name] = unreadable_result(name, definition, "unreadable", why)
+            digest.update(b"not a folder")
+            continue
+        if folder[1] == "missing":
+            why = f"no {stem} folder was submitted"
+            item.results[name] = unreadable_result(name, definition, "missing", why)
+            digest.update(b"missing")
+            continue
+        try:
+            data = files.read_under(submissions, [student, stem, name])
+            digest.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+            notebook, problem = parse_notebook(name, data)
+            if notebook is None:
+                item.results[name] = unreadable_result(name, definition, "unreadable", problem)
+                continue
+            restored, notes = restore_locked_cells(notebook, definition)
+            cells = judge_cells(restored, definition)
+            jobs.append(Job(student, stem, name, restored, notes, cells))
+        except files.Unreadable as error:
+            missing = "was not submitted" in str(error)
+            digest.update(name.encode() + b"\0unreadable")
+            status = "missing" if missing else "unreadable"
+            item.results[name] = unreadable_result(name, definition, status, str(error))
+        except Exception as error:  # noqa: BLE001 - the failure boundary of one submission
+            why = f"{name} could not be prepared for grading ({type(error).__name__}: {error})"
+            item.results[name] = unreadable_result(name, definition, "unreadable", why[:500])
+    item.stamp, note = _timestamp(submissions, student, stem)
+    if note:
+        for result in item.results.values():
+            result.notes.append(note)
+        item.notes.append(note)
+    item.print_ = digest.hexdigest()[:16]
+    return item, jobs
+
+
+def _timestamp(submissions: Path, student: str, stem: str) -> tuple[str | None, str]:
+    """nbgrader's ``timestamp.txt``, when it is a readable date; else None and a note."""
+    from nbgrader.utils import parse_utc
+
+    try:
+        text = files.read_under(submissions, [student, stem, "timestamp.txt"], files.MAX_SMALL_FILE)
+    except files.Unreadable as error:
+        return None, "" if "was not submitted" in str(error) else f"timestamp ignored: {error}"
+    try:
+        stamp = text.decode("utf-8").strip()
+        parse_utc(stamp)
+    except Exception:  # noqa: BLE001 - any unparsable timestamp is a note, not a crash
+        return None, "timestamp.txt is not a date nbgrader can read; it was ignored"
+    return stamp, ""
+
+
+def _run_jobs(jobs: list[Job], lanes: list[Lane], limits: judge.Limits):
+    """Grade the jobs on the lanes in parallel; yield (job, result) as each notebook ends."""
+    free: queue.Queue[Lane] = queue.Queue()
+    for lane in lanes:
+        free.put(lane)
+    cases = judge.Cases()
+    base = run_uid_base()
+    uids = itertools.count(base)
+    uid_lock = threading.Lock()
+
+    def one(job: Job) -> NotebookResult:
+        lane = free.get()
+        try:
+            with uid_lock:
+                uid = next(uids)
+            graded = judge.grade(job.cells, lane, uid, limits, cases)
+            return score_notebook(job.name, job.notebook, job.notes, graded)
+        except Exception as error:  # noqa: BLE001 - the failure boundary of one notebook
+            lane.restart()
+            definition_max = {c.index: c.points for c in job.cells if c.kind == "grade"}
+            why = f"the grader could not grade {job.name} ({type(error).__name__}: {error})"
+            result = NotebookResult(job.name, "kernel_died", notes=[why[:500]])
+            result.max_scores = _grade_ids(job.notebook, definition_max)
+            result.scores = dict.fromkeys(result.max_scores, 0.0)
+            return result
+        finally:
+            free.put(lane)
+
+    with ThreadPoolExecutor(max_workers=len(lanes)) as pool:
+        futures = {pool.submit(one, job): job for job in jobs}
+        for future in _as_completed(futures):
+            yield futures[future], future.result()
+
+
+def _as_completed(futures):
+    from concurrent.futures import as_completed
+
+    return as_completed(futures)
+
+
+def _grade_ids(notebook, points_by_index: dict[int, float]) -> dict[str, float]:
+    ids = {}
+    for index, points in points_by_index.items():
+        meta = notebook.cells[index].metadata.get("nbgrader", {})
+        ids[meta.get("grade_id", str(index))] = points
+    return ids
 
 
 def _hidden_paths(submissions: Path, out: Path, db_url: str, extra: list[Path]) -> list[Path]:
@@ -222,17 +340,30 @@ def _finish(
     item: Pending,
     assignment: course_setup.Assignment,
     gradebook: Gradebook,
-    submissions: Path,
     out: Path,
     ledger: Ledger,
 ) -> None:
-    """Gradebook, autograded notebooks, feedback page, then the ledger line (in that order)."""
+    """Gradebook, autograded notebooks, feedback page, then the ledger line (in that order).
+
+    A gradebook write that fails is rolled back and not marked done, so the next run tries it
+    again; the batch goes on either way.
+    """
     results = [item.results[name] for name in assignment.notebooks]
     status = worst([r.status for r in results])
     score = sum(r.score for r in results)
     submitted = any(r.status != "missing" for r in results)
+    print_ = item.print_
     if submitted:
-        _record(gradebook, assignment, item.student, results, submissions)
+        try:
+            _record(gradebook, assignment, item.student, results, item.stamp)
+        except Exception as error:  # noqa: BLE001 - one submission's failure boundary
+            gradebook.db.rollback()
+            why = (
+                f"the gradebook refused this submission ({type(error).__name__}); retried next run"
+            )
+            tqdm.write(f"{item.student}/{item.stem}: {why}", file=sys.stderr)
+            results[0].notes.append(why)
+            print_ = "not-recorded"
         folder = out / "course" / "autograded" / item.student / item.stem
         folder.mkdir(parents=True, exist_ok=True)
         for result in results:
@@ -248,7 +379,7 @@ def _finish(
             "score": score,
             "max_score": assignment.max_score,
             "status": status,
-            "fingerprint": item.print_,
+            "fingerprint": print_,
             "notebooks": {
                 r.name: {"status": r.status, "scores": r.scores, "notes": r.notes} for r in results
             },
@@ -257,24 +388,23 @@ def _finish(
     )
 
 
-def _record(gradebook: Gradebook, assignment, student: str, results, submissions: Path) -> None:
+#: Statuses whose scores an instructor should look at before they count.
+NEEDS_REVIEW = ("tampered", "unreadable", "review", "kernel_died")
+
+
+def _record(gradebook: Gradebook, assignment, student: str, results, stamp: str | None) -> None:
     """Write the auto scores with nbgrader's API, as nbgrader's SaveAutoGrades does."""
     with warnings.catch_warnings():
         # nbgrader's add_submission triggers a harmless SQLAlchemy autoflush warning
         warnings.simplefilter("ignore")
-        _record_scores(gradebook, assignment, student, results, submissions)
-
-
-def _record_scores(gradebook, assignment, student, results, submissions: Path) -> None:
-    gradebook.update_or_create_student(student)
-    stamp = submissions / student / assignment.stem / "timestamp.txt"
-    extra = {"timestamp": stamp.read_text().strip()} if stamp.exists() else {}
-    gradebook.update_or_create_submission(assignment.stem, student, **extra)
-    for result in results:
-        notebook = Path(result.name).stem
-        review = result.status in ("tampered", "unreadable")
-        for grade_id, score in result.scores.items():
-            grade = gradebook.find_grade(grade_id, notebook, assignment.stem, student)
-            grade.auto_score = score
-            grade.needs_manual_grade = review or grade.manual_score is not None
-    gradebook.db.commit()
+        gradebook.update_or_create_student(student)
+        extra = {"timestamp": stamp} if stamp else {}
+        gradebook.update_or_create_submission(assignment.stem, student, **extra)
+        for result in results:
+            notebook = Path(result.name).stem
+            review = result.status in NEEDS_REVIEW
+            for grade_id, score in result.scores.items():
+                grade = gradebook.find_grade(grade_id, notebook, assignment.stem, student)
+                grade.auto_score = score
+                grade.needs_manual_grade = review or grade.manual_score is not None
+        gradebook.db.commit()

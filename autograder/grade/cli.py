@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from autograder.grade.pool import default_jobs
+from autograder.grade.batch import default_jobs
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,17 +9,15 @@ one is put back after the cell that preceded it in the source (as nbgrader's
 from __future__ import annotations
 
 import copy
-import hashlib
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import nbformat
-from nbgrader.utils import determine_grade
 
 from autograder.grade.assignments import NotebookDef
+from autograder.grade.judge import Cell, Graded, grade_calls
 
 #: Statuses, most serious first; a submission takes the most serious of its notebooks'.
-STATUSES = ("missing", "unreadable", "tampered", "kernel_died", "timed_out", "graded")
+STATUSES = ("missing", "unreadable", "tampered", "review", "kernel_died", "timed_out", "graded")
 
 
 @dataclass
@@ -39,30 +37,24 @@ class NotebookResult:
         return sum(self.scores.values())
 
 
-def fingerprint(folder: Path) -> str:
-    """Changes when any submitted notebook changes, so a resubmission is graded again."""
-    digest = hashlib.sha256()
-    if folder.is_dir():
-        for path in sorted(folder.glob("*.ipynb")):
-            digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def read_notebook(path: Path) -> tuple[nbformat.NotebookNode | None, str]:
-    """The notebook, or None and what is wrong with the file."""
-    if not path.exists():
-        return None, f"{path.name} was not submitted"
+def parse_notebook(name: str, data: bytes) -> tuple[nbformat.NotebookNode | None, str]:
+    """The notebook in ``data``, or None and what is wrong with it."""
     try:
-        notebook = nbformat.read(path, as_version=4)
+        notebook = nbformat.reads(data.decode("utf-8"), as_version=4)
         nbformat.validate(notebook)
     except Exception as error:  # noqa: BLE001 - any parse failure makes it unreadable
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
-        return None, f"{path.name} is not a readable notebook: {first[:300]}"
+        return None, f"{name} is not a readable notebook: {first[:300]}"
     return notebook, ""
 
 
 def _meta(cell) -> dict:
-    return cell.metadata.get("nbgrader", {}) if isinstance(cell.metadata, dict) else {}
+    """A cell's nbgrader metadata; whatever a student put there that is not a dict counts as none,
+    and a grade_id that is not text as no grade_id."""
+    meta = cell.metadata.get("nbgrader") if isinstance(cell.metadata, dict) else None
+    if not isinstance(meta, dict):
+        return {}
+    return meta if isinstance(meta.get("grade_id", ""), str) else {}
 
 
 def restore_locked_cells(
@@ -121,108 +113,55 @@ def _converted(cell, cell_type: str) -> nbformat.NotebookNode:
     return maker(cell.source, metadata=cell.metadata)
 
 
-def job_cells(notebook: nbformat.NotebookNode) -> list[dict]:
-    """The code cells to execute, in order, with what kind each is."""
+def judge_cells(notebook: nbformat.NotebookNode, definition: NotebookDef) -> list[Cell]:
+    """The code cells of a restored notebook, in order, each with its kind; grade cells with
+    their check calls, read from the instructor's source."""
     cells = []
+    setup = []
     for index, cell in enumerate(notebook.cells):
         if cell.cell_type != "code":
             continue
         meta = _meta(cell)
-        if meta.get("grade") and not meta.get("solution"):
-            kind = "grade"
-        elif meta.get("locked") and not meta.get("solution"):
-            kind = "setup"
+        known = definition.cells.get(meta.get("grade_id", ""))
+        if known is not None and known.grade and not known.solution:
+            calls = grade_calls(known.source, setup)
+            cells.append(Cell(index, "grade", known.source, known.points, calls))
+        elif known is not None and known.locked and not known.solution:
+            setup.append(known.source)
+            cells.append(Cell(index, "setup", known.source))
         else:
-            kind = "code"
-        cells.append({"index": index, "kind": kind, "source": cell.source})
+            cells.append(Cell(index, "code", cell.source))
     return cells
 
 
 def score_notebook(
-    name: str,
-    notebook: nbformat.NotebookNode,
-    notes: list[str],
-    result: dict,
+    name: str, notebook: nbformat.NotebookNode, notes: list[str], graded: Graded
 ) -> NotebookResult:
-    """Put the worker's outputs into the notebook and score its grade cells like nbgrader."""
-    graded = copy.deepcopy(notebook)
-    by_index = {}
-    ended = False
-    refusals = []
-    check_ends = {}
-    for message in result["messages"]:
-        kind = message.get("kind")
-        if kind == "cell" and isinstance(message.get("index"), int):
-            by_index[message["index"]] = message
-        elif kind == "check_end":
-            check_ends[message.get("index")] = message
-        elif kind == "tamper":
-            refusals.append(str(message.get("what", "?")))
-        elif kind == "end":
-            ended = True
-    runtime_tamper = list(dict.fromkeys(refusals))
-    flags = {"timeout": False, "died": False}
-    for index, cell in enumerate(graded.cells):
-        if cell.cell_type != "code":
-            continue
-        cell.outputs, cell.execution_count = [], None
-        message = by_index.get(index)
-        meta = _meta(cell)
-        is_check = meta.get("grade") and not meta.get("solution")
-        if message is None:
-            end = check_ends.get(index)
-            if end and end.get("how") == "timeout":
-                flags["timeout"] = True
-                cell.outputs = [_error("CellTimeout", "the check ran past the cell time limit")]
-            elif end:
-                flags["died"] = True
-                why = "the process running this check died (crash, os._exit or a signal)"
-                cell.outputs = [_error("KernelDied", why)]
-            elif result.get("budget_exceeded"):
-                cell.outputs = [_error("NotRun", "the notebook ran out of its time budget")]
-            else:
-                cell.outputs = [_error("NotRun", "the notebook's process died before this cell")]
-            continue
-        outputs = [nbformat.from_dict(o) for o in message.get("outputs", []) if isinstance(o, dict)]
-        if message.get("status") == "timeout":
-            flags["timeout"] = True
-        for output in outputs:
-            if output.get("output_type") == "error" and output.get("ename") == "MemoryError":
-                output["evalue"] = f"{output.get('evalue', '')} (the memory cap was reached)"
-        if is_check:
-            found = list(message.get("tampered_before", [])) + list(
-                message.get("tampered_during", [])
-            )
-            if found:
-                runtime_tamper += found
-                outputs.append(_error("Tampering", "; ".join(found)))
-        cell.outputs = outputs
-    if result.get("budget_exceeded"):
-        flags["timeout"] = True
-    if not ended and not result.get("budget_exceeded"):
-        flags["died"] = True
-    runtime_tamper = list(dict.fromkeys(runtime_tamper))
+    """The judge's outputs in the notebook, the grade cells' points, the status and notes."""
+    result = copy.deepcopy(notebook)
     scores, maxima = {}, {}
-    for cell in graded.cells:
+    for index, cell in enumerate(result.cells):
+        if cell.cell_type == "code":
+            cell.outputs = [nbformat.from_dict(o) for o in graded.outputs.get(index, [])]
+            cell.execution_count = None
         meta = _meta(cell)
-        if not meta.get("grade"):
-            continue
-        score, max_score = determine_grade(cell)
-        maxima[meta["grade_id"]] = max_score
-        scores[meta["grade_id"]] = 0.0 if runtime_tamper else score
+        if meta.get("grade") and meta.get("grade_id"):
+            maxima[meta["grade_id"]] = float(meta.get("points", 0) or 0)
+            scores[meta["grade_id"]] = 0.0 if graded.tampered else graded.points.get(index, 0.0)
     status = "graded"
-    if flags["timeout"]:
+    if graded.timed_out:
         status = "timed_out"
-    if flags["died"]:
+    if graded.died:
         status = "kernel_died"
-    if notes or runtime_tamper:
+    if graded.review:
+        status = "review"
+    if notes or graded.tampered:
         status = "tampered"
-    all_notes = notes + [f"tampering: {what}" for what in runtime_tamper]
-    if flags["died"]:
+    all_notes = list(notes) + [f"tampering: {what}" for what in dict.fromkeys(graded.tampered)]
+    all_notes += [f"needs review: {what}" for what in dict.fromkeys(graded.review)]
+    if graded.died:
         all_notes.append("the notebook's process died; cells that did not run score 0")
-    return NotebookResult(
-        name, status, scores, maxima, all_notes, graded, float(result.get("seconds", 0))
-    )
+    return NotebookResult(name, status, scores, maxima, all_notes, result, graded.seconds)
 
 
 def _error(name: str, value: str) -> nbformat.NotebookNode:
@@ -236,13 +175,3 @@ def worst(statuses: list[str]) -> str:
 def unreadable_result(name: str, definition: NotebookDef, status: str, why: str) -> NotebookResult:
     maxima = {g: c.points for g, c in definition.cells.items() if c.grade}
     return NotebookResult(name, status, dict.fromkeys(maxima, 0.0), maxima, [why])
-
-
-def job_for(job_id: str, name: str, notebook, cell_timeout: float, budget: float) -> dict:
-    return {
-        "id": job_id,
-        "notebook": name,
-        "cells": job_cells(notebook),
-        "cell_timeout": cell_timeout,
-        "budget": budget,
-    }
