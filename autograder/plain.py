@@ -50,6 +50,8 @@ DTYPES = {
         torch.bool,
     )
 }
+#: How a tensor subclass is described (it never crosses as a tensor).
+SUBCLASS = "torch.Tensor subclass "
 TENSOR_FIELDS = {"dtype", "shape", "data", "requires_grad", "parameter"}
 TAGS = ("$tensor", "$tuple", "$dict", "$error", "$object")
 
@@ -110,6 +112,9 @@ def encode(value: Any, _depth: int = 0) -> Any:
         if all(type(key) is str and not key.startswith("$") for key in value):
             return {key: encode(item, _depth + 1) for key, item in value.items()}
         return {"$dict": [[encode(k, _depth + 1), encode(v, _depth + 1)] for k, v in value.items()]}
+    if isinstance(value, torch.Tensor):
+        # A subclass can override __torch_function__ and claim anything: described, not sent.
+        return {"$object": {"type": f"{SUBCLASS}{kind.__name__}", "repr": ""}}
     if isinstance(value, BaseException):
         return {"$error": {"type": type(value).__name__, "message": _text(value)}}
     return {"$object": {"type": type_name(value), "repr": _short_repr(value)}}

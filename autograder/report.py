@@ -47,6 +47,12 @@ def tensor_difference(
     The first difference found is reported, in this order: not a tensor, shape, dtype, values
     (with the first index where they differ).
     """
+    from autograder.plain import SUBCLASS, Opaque
+
+    if isinstance(got, Opaque) and got.type.startswith(SUBCLASS):
+        return f"expected a plain torch.Tensor, got the subclass {got.type[len(SUBCLASS) :]}"
+    if isinstance(got, Opaque):
+        return f"expected a torch.Tensor, got {got.type}"
     if not isinstance(got, torch.Tensor):
         return f"expected a torch.Tensor, got {type(got).__name__}"
     if type(got) not in (torch.Tensor, torch.nn.Parameter):

@@ -96,7 +96,7 @@ def needs_sandbox(graded) -> None:
 
 def test_cells_run_as_a_kernel_runs_them():
     """Annotations are evaluated at definition, the last expression is the result, stderr counts."""
-    from autograder.grade.worker import run_cell
+    from autograder.grade.student import run_cell
 
     namespace: dict = {}
     status, outputs = run_cell("def f(x: not_defined): pass", namespace, 5, "<cell>")
@@ -149,7 +149,7 @@ def test_scores_equal_plain_nbgrader_autograde(graded, demo, tmp_path):
     for student in cheats:
         assert theirs[(student, STEM)] > 0, f"{student} should fool plain nbgrader"
         assert score(graded, student) == 0
-        assert row(graded, student)["status"] in ("tampered", "graded")
+        assert row(graded, student)["status"] in ("review", "graded")
 
 
 def test_correct_answers_get_full_marks_in_every_assignment(tmp_path):
@@ -206,10 +206,15 @@ def test_edited_or_deleted_grade_cells_are_restored_and_flagged(graded, student)
     ["s12_patches_checks", "s13_patches_torch", "s14_patches_builtins", "s16_patches_tensor_class"],
 )
 def test_patching_the_grader_earns_nothing(graded, student):
-    assert row(graded, student)["status"] == "tampered"
+    """Patches change only the student's own process: the judge never ran their code."""
     assert score(graded, student) == 0
-    page = (graded["out"] / "feedback" / student / f"{STEM}.html").read_text()
-    assert "tampering" in page
+    assert row(graded, student)["status"] in ("graded", "review")
+
+
+def test_code_that_reaches_the_grader_is_sent_for_review(graded):
+    assert row(graded, "s12_patches_checks")["status"] == "review"
+    page = (graded["out"] / "feedback" / "s12_patches_checks" / f"{STEM}.html").read_text()
+    assert "needs review" in page and "autograder" in page
 
 
 def test_always_equal_results_earn_no_points_for_the_lie(graded):

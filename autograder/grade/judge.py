@@ -199,7 +199,11 @@ def _run(cell: Cell, channel: Channel, deadline: float, result: Graded) -> list[
         raise Violation("an answer to a cell that is not a cell's result")
     if answer["status"] == "timeout":
         result.timed_out = True
-    return _outputs(answer.get("outputs"))
+    outputs = _outputs(answer.get("outputs"))
+    for output in outputs:
+        if output["output_type"] == "error" and output["ename"] == "MemoryError":
+            output["evalue"] += " (the memory cap was reached)"
+    return outputs
 
 
 def _outputs(outputs: Any) -> list[dict]:

@@ -20,7 +20,9 @@ STATUS_TEXT = {
     "kernel_died": "the notebook's process died; what did not run scores 0",
     "unreadable": "the submitted file is not a readable notebook",
     "missing": "no notebook was submitted",
-    "tampered": "the notebook changed locked cells or the grader; see the notes",
+    "tampered": "the notebook changed locked cells or broke the grading protocol; see the notes",
+    "review": "the code hands an exercise to torch or cannot be read statically; an instructor "
+    "will review it (see the notes)",
 }
 
 
