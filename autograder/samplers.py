@@ -1,188 +1,200 @@
 """Checks for chapter 07_samplers: six samplers compared index by index with torch's.
 
 Every check runs a list of *cases* — a constructor call, then a few passes over the same sampler
-object (with ``set_epoch`` between them for ``DistributedSampler``) — once with torch's class and
-once with the student's, from the same seeded generator or the same global seed. Cases run from
-the smallest to the largest, so a failure shows the smallest call where the two differ.
+object (with ``set_epoch`` between them for ``DistributedSampler``) — and compares the indices,
+``len()``, the exception raised for invalid arguments and the state the global RNG is left in.
+A case is plain data (the source, the keyword arguments, the generator's seed or the global
+seed, the epochs); cases run from the smallest to the largest, so a failure shows the smallest
+call where the student's sampler and torch's differ, as code the student can paste.
 
-The reference must come from an untouched torch, even when code in a student's cell replaced
-``torch.randperm``, ``torch.Generator``, a builtin or one of torch's sampler classes. This module
-therefore takes a snapshot of those namespaces when it is imported (before any student cell
-runs), and computes torch's answer with the snapshot put back (:func:`pristine`). The student's
-code runs in the student's own environment, patches included.
+Each check is a scenario (build the student's sampler from the case, iterate it, record the
+passes, ``len()``, the global RNG's state or the exception) and a judge (torch's sampler on the
+same case, in a process where no student code ran); see :mod:`autograder.checking`.
 """
 
 from __future__ import annotations
 
-import builtins
-import itertools
-import math
+import copy
 import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 import torch.distributed as dist
 import torch.utils.data
-import torch.utils.data.distributed
-import torch.utils.data.sampler
 
-from autograder.report import CheckFailure, hidden_rng
+from autograder.checking import Case, Check, Delegation, Observation, Recorder
+from autograder.plain import Opaque, RaisedError
+from autograder.report import CheckFailure
 
-# --------------------------------------------------------------------------- the untouched torch
-
-#: Namespaces whose contents a student's cell could replace, and that torch's samplers read.
-_NAMESPACES: tuple[Any, ...] = (
-    builtins,
-    itertools,
-    math,
-    torch,
-    torch.random,
-    torch.Tensor,
-    torch.utils.data,
-    torch.utils.data.sampler,
-    torch.utils.data.distributed,
-    dist,
+NAMES = (
+    "SequentialSampler",
+    "RandomSampler",
+    "SubsetRandomSampler",
+    "WeightedRandomSampler",
+    "BatchSampler",
+    "DistributedSampler",
 )
-_SNAPSHOT = [(space, dict(vars(space))) for space in _NAMESPACES]
 
-#: torch's own samplers and RNG entry points, held here so that rebinding the names has no effect.
-TORCH = {
-    name: getattr(torch.utils.data, name)
-    for name in (
-        "SequentialSampler",
-        "RandomSampler",
-        "SubsetRandomSampler",
-        "WeightedRandomSampler",
-        "BatchSampler",
-        "DistributedSampler",
-    )
-}
-_GENERATOR = torch.Generator
-_MANUAL_SEED = torch.manual_seed
-_GET_RNG_STATE = torch.random.get_rng_state
-_IS_INITIALIZED = dist.is_initialized
+#: torch's own samplers, held here so that rebinding the names in a notebook has no effect.
+TORCH = {name: getattr(torch.utils.data, name) for name in NAMES}
 
+#: Each sampler is written on torch.utils.data.Sampler, without torch's sampler classes.
+OWN_SAMPLER = Delegation(
+    task="the sampler",
+    forbidden=("torch.utils.data.sampler", "torch.utils.data.distributed"),
+    allowed=("torch.utils.data.Sampler",),
+)
 
-@contextmanager
-def pristine() -> Iterator[None]:
-    """Run the body with every snapshotted name bound as it was at import, then undo that.
-
-    Names a student replaced or deleted are bound to torch's originals for the body and put back
-    afterwards, so the student's notebook keeps behaving as the student wrote it.
-    """
-    changed: list[tuple[Any, str, Any]] = []
-    for space, saved in _SNAPSHOT:
-        # Names added since the snapshot cannot be read by torch's code, so they stay.
-        for name, value in saved.items():
-            current = vars(space).get(name, _MISSING)
-            if current is not value:
-                changed.append((space, name, current))
-                setattr(space, name, value)
-    try:
-        yield
-    finally:
-        for space, name, value in reversed(changed):
-            if value is _MISSING:
-                delattr(space, name)
-            else:
-                setattr(space, name, value)
-
-
-_MISSING = object()
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 # --------------------------------------------------------------------------------------- cases
 
 
-@dataclass
-class Case:
-    """One constructor call and the passes made over the resulting sampler.
+def _case(
+    data: dict,
+    kwargs: dict[str, Any],
+    size: int,
+    *,
+    seed: int | None = None,
+    global_seed: int | None = None,
+    epochs: tuple[int | None, ...] = (None, None),
+    hint: str = "",
+) -> Case:
+    """A case calling ``Sampler(<data>, **kwargs[, generator=...])``, then a pass per epoch.
 
-    ``build(cls, generator)`` constructs the sampler with ``cls`` (torch's or the student's);
-    ``generator`` is a fresh ``torch.Generator`` seeded with ``seed`` or ``None``. The global RNG
-    is seeded with ``global_seed`` (0 when it is ``None``: the sampler should not use it).
-    ``epochs`` lists, for each pass, the value given to ``set_epoch`` first, or ``None``.
+    ``data`` says what the first argument is (see :func:`_data`). ``seed`` seeds a fresh
+    ``torch.Generator`` given as ``generator=``; without it the global RNG is seeded with
+    ``global_seed`` (0 when it is ``None``: the sampler should not use it). ``epochs`` lists,
+    for each pass, the value given to ``set_epoch`` first, or ``None``. ``size`` orders the
+    cases (see :func:`_ordered`) and is dropped there.
     """
-
-    call: str
-    build: Callable[[type, torch.Generator | None], Any]
-    size: int
-    seed: int | None = None
-    global_seed: int | None = None
-    epochs: tuple[int | None, ...] = (None, None)
-    hint: str = ""
-    batches: bool = False
-
-    def script(self, name: str) -> str:
-        """The case as code a student can paste into a cell."""
-        lines = []
-        if self.global_seed is not None:
-            lines.append(f"torch.manual_seed({self.global_seed})")
-        generator = "" if self.seed is None else f"torch.Generator().manual_seed({self.seed})"
-        call = self.call.replace("GEN", generator).replace("CLS", name)
-        call = call.replace(", )", ")").replace("(, ", "(")
-        lines.append(f"sampler = {call}")
-        for epoch in self.epochs:
-            if epoch is not None:
-                lines.append(f"sampler.set_epoch({epoch})")
-            lines.append("list(sampler)")
-        lines.append("len(sampler)")
-        return "\n".join(lines)
+    return {
+        "data": data,
+        "kwargs": dict(kwargs),
+        "seed": seed,
+        "global_seed": global_seed,
+        "epochs": list(epochs),
+        "hint": hint,
+        "size": size,
+    }
 
 
-@dataclass
-class Outcome:
-    """What happened: the passes made, len(), or the exception and where it was raised."""
-
-    passes: list[list[Any]] = field(default_factory=list)
-    length: Any = None
-    error: tuple[str, type[BaseException], str] | None = None
-    rng_state: torch.Tensor | None = None  # the global RNG's state afterwards
+def _ordered(cases: list[Case]) -> list[Case]:
+    """The cases from the smallest to the largest (stable), without their sizes."""
+    ordered = sorted(cases, key=lambda case: case["size"])
+    return [{key: value for key, value in case.items() if key != "size"} for case in ordered]
 
 
-def _run(cls: type, case: Case) -> Outcome:
-    """Run ``case`` with ``cls``; exceptions are recorded, not raised."""
-    outcome = Outcome()
-    _MANUAL_SEED(case.global_seed or 0)
-    generator = None if case.seed is None else _GENERATOR().manual_seed(case.seed)
+def _range(*args: int) -> dict:
+    return {"kind": "range", "args": list(args)}
+
+
+def _list(values: list) -> dict:
+    return {"kind": "list", "values": values}
+
+
+def _data(spec: dict) -> Any:
+    """The first argument of the constructor, built fresh for each run from its description."""
+    kind = spec["kind"]
+    if kind == "range":
+        return range(*spec["args"])
+    if kind == "list":
+        return copy.deepcopy(spec["values"])
+    if kind == "tensor":
+        return torch.tensor(spec["values"], dtype=DTYPES[spec["dtype"]])
+    if kind == "SequentialSampler":  # a wrapped sampler, always torch's own
+        return TORCH["SequentialSampler"](range(spec["n"]))
+    generator = torch.Generator().manual_seed(spec["seed"])
+    return TORCH["RandomSampler"](range(spec["n"]), generator=generator)
+
+
+def _data_text(spec: dict) -> str:
+    kind = spec["kind"]
+    if kind == "range":
+        return f"range({', '.join(str(arg) for arg in spec['args'])})"
+    if kind == "list":
+        return repr(spec["values"])
+    if kind == "tensor":
+        return f"torch.tensor({spec['values']!r})"
+    if kind == "SequentialSampler":
+        return f"torch.utils.data.SequentialSampler(range({spec['n']}))"
+    generator = f"torch.Generator().manual_seed({spec['seed']})"
+    return f"torch.utils.data.RandomSampler(range({spec['n']}), generator={generator})"
+
+
+def script(name: str, case: Case) -> str:
+    """The case as code a student can paste into a cell."""
+    lines = []
+    if case["global_seed"] is not None:
+        lines.append(f"torch.manual_seed({case['global_seed']})")
+    arguments = [_data_text(case["data"])]
+    arguments += [f"{key}={value!r}" for key, value in case["kwargs"].items()]
+    if case["seed"] is not None:
+        arguments.append(f"generator=torch.Generator().manual_seed({case['seed']})")
+    lines.append(f"sampler = {name}({', '.join(arguments)})")
+    for epoch in case["epochs"]:
+        if epoch is not None:
+            lines.append(f"sampler.set_epoch({epoch})")
+        lines.append("list(sampler)")
+    lines.append("len(sampler)")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------- running one case
+
+
+def _run(cls: Any, case: Case) -> dict:
+    """Run ``case`` with ``cls`` (torch's class or the student's): what happened, as a dict.
+
+    The passes made, ``len()`` and the global RNG's state afterwards, or the exception and
+    where it was raised (recorded, not raised).
+    """
+    torch.manual_seed(case["global_seed"] or 0)
+    generator = None if case["seed"] is None else torch.Generator().manual_seed(case["seed"])
+    more = {} if generator is None else {"generator": generator}
+    outcome: dict[str, Any] = {"passes": [], "length": None, "rng_state": None, "error": None}
     where = "the constructor"
     try:
-        sampler = case.build(cls, generator)
-        for number, epoch in enumerate(case.epochs, start=1):
+        sampler = cls(_data(case["data"]), **case["kwargs"], **more)
+        for number, epoch in enumerate(case["epochs"], start=1):
             if epoch is not None:
                 where = f"set_epoch({epoch})"
                 sampler.set_epoch(epoch)
             where = f"pass {number} (list(sampler))"
-            outcome.passes.append(list(sampler))
+            outcome["passes"].append(list(sampler))
         where = "len(sampler)"
-        outcome.length = len(sampler)
-        outcome.rng_state = _GET_RNG_STATE()
-    except CheckFailure:
-        raise
+        outcome["length"] = len(sampler)
+        outcome["rng_state"] = torch.get_rng_state()
     except Exception as error:  # noqa: BLE001 - the exception is the result
-        outcome.error = (where, type(error), str(error))
+        outcome["error"] = {"where": where, "raised": error}
     return outcome
 
 
-def _reference(name: str, case: Case) -> Outcome:
-    with pristine():
-        return _run(TORCH[name], case)
+class DelegatedToTorch(Exception):
+    """Raised by torch's sampler class while the student's sampler of the same name runs."""
+
+
+REFUSAL = (
+    "your {name} calls torch.utils.data.{name}: write the sampler yourself "
+    "(torch's random functions such as torch.randperm are fine to use)"
+)
 
 
 @contextmanager
-def _no_delegation(name: str) -> Iterator[None]:
-    """While the student's code runs, make torch's own class of that name refuse to work."""
+def _refusing(name: str, obs: Recorder) -> Iterator[None]:
+    """While the student's code runs, make torch's own class of that name refuse to work.
+
+    A refusal is noted in ``obs["delegated"]``; forging that note could only fail the student.
+    """
     torch_class = TORCH[name]
     originals = {attr: vars(torch_class)[attr] for attr in ("__init__", "__iter__")}
 
     def refuse(*args: Any, **kwargs: Any) -> None:
-        raise CheckFailure(
-            f"your {name} calls torch.utils.data.{name}: write the sampler yourself "
-            "(torch's random functions such as torch.randperm are fine to use)"
-        )
+        obs["delegated"] = True
+        raise DelegatedToTorch(REFUSAL.format(name=name))
 
     for attr in originals:
         setattr(torch_class, attr, refuse)
@@ -193,25 +205,42 @@ def _no_delegation(name: str) -> Iterator[None]:
             setattr(torch_class, attr, value)
 
 
-def _check_class(name: str, cls: Any) -> None:
-    if not isinstance(cls, type):
-        raise CheckFailure(f"{name} should be a class, got {type(cls).__name__}")
-    if issubclass(cls, TORCH[name]):
-        raise CheckFailure(
-            f"your {name} subclasses torch.utils.data.{name}: subclass "
-            "torch.utils.data.Sampler and write __init__, __iter__ and __len__ yourself"
-        )
+def _scenario(name: str) -> Callable[[Any, Case, Recorder], None]:
+    def scenario(cls: Any, case: Case, obs: Recorder) -> None:
+        if not isinstance(cls, type):
+            return  # the judge refuses it from the target's description
+        with _refusing(name, obs):
+            outcome = _run(cls, case)
+        obs["outcome"] = outcome
+
+    return scenario
 
 
-def _student(name: str, cls: type, case: Case) -> Outcome:
-    with _no_delegation(name):
-        outcome = _run(cls, case)
-    if outcome.error is not None and outcome.error[1] is NotImplementedError:
-        raise CheckFailure(f"{case.script(name)}\n  not implemented yet (NotImplementedError)")
-    return outcome
+def _reference(name: str) -> Callable[[Case], dict]:
+    def reference(case: Case) -> dict:
+        with torch.random.fork_rng(devices=[]):  # the caller's global RNG is left alone
+            outcome = _run(TORCH[name], case)
+        error = outcome["error"]
+        if error is not None:
+            raised = error["raised"]
+            outcome["error"] = {
+                "where": error["where"],
+                "type": type(raised).__name__,
+                "message": str(raised),
+            }
+        return outcome
+
+    return reference
 
 
-# ----------------------------------------------------------------------------- comparing runs
+# ----------------------------------------------------------------------------- judging a case
+
+
+def _kind(item: Any) -> str:
+    """The name of an item's type, as the student wrote it."""
+    if isinstance(item, Opaque):
+        return item.type.rsplit(".", 1)[-1]
+    return type(item).__name__
 
 
 def _show(passes: list[list[Any]]) -> str:
@@ -227,66 +256,145 @@ def _short(values: list[Any], limit: int = 48) -> str:
     return f"{repr(values[:limit])[:-1]}, ... ({len(values)} in all)]"
 
 
+def _comparable(item: Any) -> Any:
+    """An item as a value to compare with torch's: a tensor by its values (its type is judged
+    separately, as for a float or a bool equal to an int)."""
+    if isinstance(item, torch.Tensor):
+        return item.tolist()
+    if isinstance(item, list):
+        return [_comparable(value) for value in item]
+    if isinstance(item, tuple):
+        return tuple(_comparable(value) for value in item)
+    return item
+
+
+def _opaque_problem(values: list[Any], batches: bool) -> str | None:
+    """Why an item that is not plain data (an int subclass, a generator …) is wrong, or None."""
+    for item in values:
+        if batches and type(item) is list:
+            problem = _opaque_problem(item, batches=False)
+            if problem:
+                return problem
+        elif isinstance(item, Opaque):
+            return _type_problem([item], batches)
+    return None
+
+
 def _type_problem(values: list[Any], batches: bool) -> str | None:
     """Why the items yielded are not what torch yields (ints, or lists of ints), or None."""
     for item in values:
         if batches:
             if type(item) is not list:
-                return f"yield each batch as a list of ints, not {type(item).__name__}"
+                return f"yield each batch as a list of ints, not {_kind(item)}"
             problem = _type_problem(item, batches=False)
             if problem:
                 return problem
         elif isinstance(item, torch.Tensor):
             return "yield Python ints, not Tensor (use .tolist() on a tensor of indices)"
         elif type(item) is not int:
-            return f"yield Python ints, not {type(item).__name__}"
+            return f"yield Python ints, not {_kind(item)}"
     return None
 
 
 def _first_difference(expected: list[list[Any]], got: list[list[Any]]) -> str:
     for number, (want, have) in enumerate(zip(expected, got, strict=False), start=1):
-        if want == have:
+        if want == [_comparable(item) for item in have]:
             continue
         for position, (a, b) in enumerate(zip(want, have, strict=False)):
-            if a != b:
+            if a != _comparable(b):
                 return f"pass {number} differs at position {position}: torch {a!r}, yours {b!r}"
         return f"pass {number} has {len(want)} items in torch, {len(have)} in yours"
     return f"torch made {len(expected)} passes, yours {len(got)}"
 
 
-def _compare(name: str, case: Case, expected: Outcome, got: Outcome) -> None:
-    script = case.script(name)
+def _outcome(obs: Observation) -> dict:
+    """The student's run, checked for the shape the scenario records."""
+    outcome = obs["outcome"]
+    if not (
+        isinstance(outcome, dict)
+        and isinstance(outcome.get("passes"), list)
+        and all(isinstance(passed, list) for passed in outcome["passes"])
+    ):
+        raise CheckFailure("the observations of your sampler are not a record")
+    error = outcome.get("error")
+    if error is not None and not (
+        isinstance(error, dict) and isinstance(error.get("raised"), RaisedError)
+    ):
+        raise CheckFailure("the observations of your sampler are not a record")
+    return outcome
 
+
+def _judge_class(name: str, target: dict) -> None:
+    """The student's sampler is a class of its own, not one of torch's samplers subclassed."""
+    if target.get("kind") != "class":
+        kind = target.get("kind") if target.get("kind") == "function" else target.get("name")
+        raise CheckFailure(f"{name} should be a class, got {str(kind).rsplit('.', 1)[-1]}")
+    torch_class = TORCH[name]
+    if f"{torch_class.__module__}.{torch_class.__qualname__}" in target.get("mro", []):
+        raise CheckFailure(
+            f"your {name} subclasses torch.utils.data.{name}: subclass "
+            "torch.utils.data.Sampler and write __init__, __iter__ and __len__ yourself"
+        )
+
+
+def _judge(name: str) -> Callable[[Case, dict, Observation], None]:
+    batches = name == "BatchSampler"
+
+    def judge(case: Case, expected: dict, obs: Observation) -> None:
+        _judge_class(name, obs.target)
+        if obs.get("delegated"):
+            raise CheckFailure(REFUSAL.format(name=name))
+        got = _outcome(obs)
+        text = script(name, case)
+        if got["error"] is not None and got["error"]["raised"].type == "NotImplementedError":
+            raise CheckFailure(f"{text}\n  not implemented yet (NotImplementedError)")
+        _compare(text, case["hint"], batches, expected, got)
+
+    return judge
+
+
+def _compare(text: str, hint: str, batches: bool, expected: dict, got: dict) -> None:
     def fail(torch_says: str, yours: str, why: str) -> None:
-        lines = [script, f"  torch gives: {torch_says}", f"  yours gave:  {yours}"]
+        lines = [text, f"  torch gives: {torch_says}", f"  yours gave:  {yours}"]
         lines.append(f"  difference:  {why}")
-        if case.hint:
-            lines.append(f"  hint: {case.hint}")
+        if hint:
+            lines.append(f"  hint: {hint}")
         raise CheckFailure("\n".join(lines))
 
-    if got.error is not None and expected.error is None:
-        where, kind, message = got.error
-        fail(_show(expected.passes), f"{kind.__name__} in {where}: {message}", "torch raises none")
-    if expected.error is not None:
-        where, kind, message = expected.error
-        torch_says = f"{kind.__name__} in {where}: {message}"
-        if got.error is None:
-            fail(torch_says, f"no exception; {_show(got.passes)}", f"raise {kind.__name__}")
-        if got.error[1] is not kind or got.error[0] != where:
-            yours = f"{got.error[1].__name__} in {got.error[0]}: {got.error[2]}"
-            fail(torch_says, yours, f"raise {kind.__name__} in {where}, as torch does")
-    if got.passes != expected.passes:
-        why = _first_difference(expected.passes, got.passes)
-        fail(_show(expected.passes), _show(got.passes), why)
-    for passed in got.passes:  # equal values can still be tensors or floats
-        problem = _type_problem(passed, case.batches)
+    passes = got["passes"]
+    mine = got["error"]
+    theirs = expected["error"]
+    if mine is not None:
+        yours = f"{mine['raised'].type} in {mine['where']}: {mine['raised'].message}"
+    if mine is not None and theirs is None:
+        fail(_show(expected["passes"]), yours, "torch raises none")
+    if theirs is not None:
+        kind = theirs["type"]
+        torch_says = f"{kind} in {theirs['where']}: {theirs['message']}"
+        if mine is None:
+            fail(torch_says, f"no exception; {_show(passes)}", f"raise {kind}")
+        if mine["raised"].type != kind or mine["where"] != theirs["where"]:
+            fail(torch_says, yours, f"raise {kind} in {theirs['where']}, as torch does")
+    for passed in passes:  # not plain data: an int subclass can claim to equal anything
+        problem = _opaque_problem(passed, batches)
         if problem:
-            fail(_show(expected.passes), _show(got.passes), problem)
-    if expected.error is not None:
+            fail(_show(expected["passes"]), _show(passes), problem)
+    if [[_comparable(item) for item in passed] for passed in passes] != expected["passes"]:
+        why = _first_difference(expected["passes"], passes)
+        fail(_show(expected["passes"]), _show(passes), why)
+    for passed in passes:  # equal values can still be tensors or floats
+        problem = _type_problem(passed, batches)
+        if problem:
+            fail(_show(expected["passes"]), _show(passes), problem)
+    if theirs is not None:
         return
-    if type(got.length) is not int or got.length != expected.length:
-        fail(f"len(sampler) == {expected.length!r}", f"len(sampler) == {got.length!r}", "len()")
-    if not torch.equal(expected.rng_state, got.rng_state):
+    length, want = got.get("length"), expected["length"]
+    if type(length) is not int or length != want:
+        fail(f"len(sampler) == {want!r}", f"len(sampler) == {length!r}", "len()")
+    state = got.get("rng_state")
+    if not (isinstance(state, torch.Tensor) and state.dtype == torch.uint8) or not torch.equal(
+        expected["rng_state"], state
+    ):
         fail(
             "the same indices, and the global RNG left as torch's sampler leaves it",
             "the same indices, and the global RNG in another state",
@@ -295,57 +403,28 @@ def _compare(name: str, case: Case, expected: Outcome, got: Outcome) -> None:
         )
 
 
-def run_cases(name: str, cls: type, cases: list[Case]) -> int:
-    """Compare ``cls`` with torch's ``name`` on ``cases``, smallest first; return how many ran.
-
-    Only the student's own calls run in the student's environment; the reference and the
-    comparison (``list``, ``type``, ``==`` on lists) run with the snapshot put back.
-    """
-    with pristine():
-        _check_class(name, cls)
-    for case in sorted(cases, key=lambda c: c.size):
-        expected = _reference(name, case)
-        got = _student(name, cls, case)
-        with pristine():
-            _compare(name, case, expected, got)
-    return len(cases)
-
-
-# ------------------------------------------------------------------------------ case builders
-
-
-def _kwargs_text(kwargs: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
-
-
-def _case(
-    positional: str,
-    data: Callable[[], Any],
-    kwargs: dict[str, Any],
-    size: int,
-    *,
-    seed: int | None = None,
-    global_seed: int | None = None,
-    epochs: tuple[int | None, ...] = (None, None),
-    hint: str = "",
-    batches: bool = False,
-) -> Case:
-    """A case calling ``CLS(data(), **kwargs[, generator=...])``; ``positional`` shows data()."""
-    generator_text = ", generator=GEN" if seed is not None else ""
-    extra = _kwargs_text(kwargs)
-    call = f"CLS({positional}{', ' + extra if extra else ''}{generator_text})"
-
-    def build(cls: type, generator: torch.Generator | None) -> Any:
-        more = {} if generator is None else {"generator": generator}
-        return cls(data(), **kwargs, **more)
-
-    return Case(call, build, size, seed, global_seed, epochs, hint, batches)
+def _sampler_check(
+    name: str,
+    check: str,
+    doc: str,
+    cases: Callable[[random.Random | None], list[Case]],
+) -> Check:
+    return Check(
+        name=f"samplers.{check}",
+        doc=doc,
+        scenario=_scenario(name),
+        reference=_reference(name),
+        judge=_judge(name),
+        visible=cases(None),
+        hidden=cases,
+        refuses=OWN_SAMPLER,
+    )
 
 
 # --------------------------------------------------------------------------- SequentialSampler
 
 
-def sequential_cases(rng: random.Random | None = None) -> list[Case]:
+def _sequential_cases(rng: random.Random | None) -> list[Case]:
     """Fixed cases, or drawn from ``rng``: ranges, lists of strings, an empty source."""
     if rng is None:
         sizes, starts = [0, 1, 4, 7], [0, 0, 10, 3]
@@ -354,21 +433,18 @@ def sequential_cases(rng: random.Random | None = None) -> list[Case]:
         starts = [rng.randint(1, 100) for _ in range(3)]
     cases = []
     for n, start in zip(sizes, starts, strict=True):
-        source = range(start, start + n)
-        cases.append(_case(repr(source), lambda s=source: s, {}, n))
-        words = [f"w{i}" for i in range(n)]
-        cases.append(_case(repr(words), lambda w=words: list(w), {}, n))
-    return cases
+        cases.append(_case(_range(start, start + n), {}, n))
+        cases.append(_case(_list([f"w{i}" for i in range(n)]), {}, n))
+    return _ordered(cases)
 
 
-def check_sequential_sampler(SequentialSampler: type) -> None:
-    """``SequentialSampler`` yields 0, 1, … len(data_source)-1 on every pass."""
-    run_cases("SequentialSampler", SequentialSampler, sequential_cases())
-
-
-def check_sequential_sampler_hidden(SequentialSampler: type) -> None:
-    """:func:`check_sequential_sampler` on sources drawn at grading time."""
-    run_cases("SequentialSampler", SequentialSampler, sequential_cases(hidden_rng()))
+SEQUENTIAL = _sampler_check(
+    "SequentialSampler",
+    "sequential_sampler",
+    "SequentialSampler yields 0, 1, … len(data_source)-1 on every pass",
+    _sequential_cases,
+)
+check_sequential_sampler, check_sequential_sampler_hidden = SEQUENTIAL.functions()
 
 
 # ------------------------------------------------------------------------------- RandomSampler
@@ -395,8 +471,7 @@ def _random_case(n: int, replacement: bool, num_samples: int | None, seed: int |
         hint = "; ".join(h for h in (RANDOM_HINTS["global"], hint) if h)
     size = max(n, num_samples or 0)
     return _case(
-        f"range({n})",
-        lambda: range(n),
+        _range(n),
         kwargs,
         size,
         seed=seed,
@@ -405,9 +480,22 @@ def _random_case(n: int, replacement: bool, num_samples: int | None, seed: int |
     )
 
 
-def random_cases(rng: random.Random | None = None) -> list[Case]:
+BAD_RANDOM = [
+    {"replacement": 1},
+    {"replacement": "yes"},
+    {"num_samples": 0},
+    {"num_samples": -2},
+    {"num_samples": 2.5},
+    {"replacement": True, "num_samples": "4"},
+]
+
+
+def _error_case(name: str, data: dict, kwargs: dict) -> Case:
+    return _case(data, kwargs, 0, hint=f"torch's {name} checks its arguments")
+
+
+def _random_cases(rng: random.Random | None) -> list[Case]:
     """With and without a generator, with and without replacement, num_samples around n."""
-    cases = []
     if rng is None:
         plan = [
             (1, False, None, 0),
@@ -430,42 +518,28 @@ def random_cases(rng: random.Random | None = None) -> list[Case]:
         n = rng.randint(2, 30)
         plan.append((n, False, n * rng.randint(1, 3), rng.getrandbits(31)))
         plan.append((rng.randint(2, 30), True, rng.randint(2, 90), rng.getrandbits(31)))
+    cases = []
     for n, replacement, num_samples, seed in plan:
         cases.append(_random_case(n, replacement, num_samples, seed, 0))
         cases.append(_random_case(n, replacement, num_samples, None, seed))
-    cases += [_error_case("RandomSampler", "range(3)", lambda: range(3), kw) for kw in BAD_RANDOM]
-    cases.append(_error_case("RandomSampler", "[]", lambda: [], {}))
-    return cases
+    cases += [_error_case("RandomSampler", _range(3), kwargs) for kwargs in BAD_RANDOM]
+    cases.append(_error_case("RandomSampler", _list([]), {}))
+    return _ordered(cases)
 
 
-BAD_RANDOM = [
-    {"replacement": 1},
-    {"replacement": "yes"},
-    {"num_samples": 0},
-    {"num_samples": -2},
-    {"num_samples": 2.5},
-    {"replacement": True, "num_samples": "4"},
-]
-
-
-def _error_case(name: str, positional: str, data: Callable[[], Any], kwargs: dict) -> Case:
-    return _case(positional, data, kwargs, 0, hint=f"torch's {name} checks its arguments")
-
-
-def check_random_sampler(RandomSampler: type) -> None:
-    """``RandomSampler`` gives torch's indices, pass after pass, and torch's argument errors."""
-    run_cases("RandomSampler", RandomSampler, random_cases())
-
-
-def check_random_sampler_hidden(RandomSampler: type) -> None:
-    """:func:`check_random_sampler` on sizes and seeds drawn at grading time."""
-    run_cases("RandomSampler", RandomSampler, random_cases(hidden_rng()))
+RANDOM = _sampler_check(
+    "RandomSampler",
+    "random_sampler",
+    "RandomSampler gives torch's indices, pass after pass, and torch's argument errors",
+    _random_cases,
+)
+check_random_sampler, check_random_sampler_hidden = RANDOM.functions()
 
 
 # ------------------------------------------------------------------------- SubsetRandomSampler
 
 
-def subset_cases(rng: random.Random | None = None) -> list[Case]:
+def _subset_cases(rng: random.Random | None) -> list[Case]:
     """Index lists in no particular order, with a seeded generator and with the global RNG."""
     if rng is None:
         plan = [([4], 0), ([7, 2, 9, 4], 1), ([10, 11, 12, 13, 14, 15], 2), ([3, 3, 1], 3)]
@@ -477,31 +551,21 @@ def subset_cases(rng: random.Random | None = None) -> list[Case]:
     cases = []
     hint = "torch shuffles positions with torch.randperm(len(indices), generator=generator)"
     for indices, seed in plan:
-        text = repr(indices)
         for s, g in ((seed, None), (None, seed)):
             extra = "" if s is not None else "; with generator=None that is the global RNG"
             cases.append(
-                _case(
-                    text,
-                    lambda i=indices: list(i),
-                    {},
-                    len(indices),
-                    seed=s,
-                    global_seed=g,
-                    hint=hint + extra,
-                )
+                _case(_list(indices), {}, len(indices), seed=s, global_seed=g, hint=hint + extra)
             )
-    return cases
+    return _ordered(cases)
 
 
-def check_subset_random_sampler(SubsetRandomSampler: type) -> None:
-    """``SubsetRandomSampler`` yields torch's shuffles of the given indices, pass after pass."""
-    run_cases("SubsetRandomSampler", SubsetRandomSampler, subset_cases())
-
-
-def check_subset_random_sampler_hidden(SubsetRandomSampler: type) -> None:
-    """:func:`check_subset_random_sampler` on index lists and seeds drawn at grading time."""
-    run_cases("SubsetRandomSampler", SubsetRandomSampler, subset_cases(hidden_rng()))
+SUBSET = _sampler_check(
+    "SubsetRandomSampler",
+    "subset_random_sampler",
+    "SubsetRandomSampler yields torch's shuffles of the given indices, pass after pass",
+    _subset_cases,
+)
+check_subset_random_sampler, check_subset_random_sampler_hidden = SUBSET.functions()
 
 
 # ----------------------------------------------------------------------- WeightedRandomSampler
@@ -512,14 +576,14 @@ WEIGHTED_HINT = (
 )
 
 
-def _weighted_case(weights: Any, text: str, num_samples: Any, replacement: Any, seed, glob):
+def _weighted_case(weights: dict, num_samples: Any, replacement: Any, seed, glob, size=None):
     kwargs = {"num_samples": num_samples}
     if replacement is not True:
         kwargs["replacement"] = replacement
-    size = num_samples if isinstance(num_samples, int) else 0
+    if size is None:
+        size = num_samples if isinstance(num_samples, int) else 0
     return _case(
-        text,
-        lambda: weights.clone() if isinstance(weights, torch.Tensor) else list(weights),
+        weights,
         kwargs,
         size,
         seed=seed,
@@ -528,9 +592,11 @@ def _weighted_case(weights: Any, text: str, num_samples: Any, replacement: Any, 
     )
 
 
-def weighted_cases(rng: random.Random | None = None) -> list[Case]:
+BAD_WEIGHTED = [(0, True), (True, True), (2.5, True), (2, 1), (2, "no"), (4, False)]
+
+
+def _weighted_cases(rng: random.Random | None) -> list[Case]:
     """Weights with zeros and a float32 tensor, with and without replacement, and bad arguments."""
-    cases = []
     if rng is None:
         plan = [
             ([0.1, 0.9, 0.4, 0.7, 3.0, 0.6], 5, True, 0),
@@ -552,33 +618,27 @@ def weighted_cases(rng: random.Random | None = None) -> list[Case]:
             positive = sum(w > 0 for w in weights)
             num_samples = rng.randint(1, 3 * n) if replacement else rng.randint(1, positive)
             plan.append((weights, num_samples, replacement, rng.getrandbits(31)))
+    cases = []
     for weights, num_samples, replacement, seed in plan:
-        cases.append(_weighted_case(weights, repr(weights), num_samples, replacement, seed, 0))
-        cases.append(_weighted_case(weights, repr(weights), num_samples, replacement, None, seed))
-    as_float = torch.tensor(plan[0][0], dtype=torch.float32)
-    text = f"torch.tensor({plan[0][0]!r})"
-    cases.append(_weighted_case(as_float, text, 50, True, 11, 0))
+        cases.append(_weighted_case(_list(weights), num_samples, replacement, seed, 0))
+        cases.append(_weighted_case(_list(weights), num_samples, replacement, None, seed))
+    as_float = {"kind": "tensor", "values": plan[0][0], "dtype": "float32"}
+    cases.append(_weighted_case(as_float, 50, True, 11, 0))
     w = [1.0, 2.0, 3.0]
     for num_samples, replacement in BAD_WEIGHTED:
-        cases.append(_weighted_case(w, repr(w), num_samples, replacement, None, 0))
-    cases.append(_weighted_case([[1.0, 2.0]], "[[1.0, 2.0]]", 1, True, None, 0))
-    cases.append(_weighted_case([0.0, 0.0], "[0.0, 0.0]", 1, True, None, 0))
-    for case in cases[-len(BAD_WEIGHTED) - 2 :]:
-        case.size = 0
-    return cases
+        cases.append(_weighted_case(_list(w), num_samples, replacement, None, 0, size=0))
+    cases.append(_weighted_case(_list([[1.0, 2.0]]), 1, True, None, 0, size=0))
+    cases.append(_weighted_case(_list([0.0, 0.0]), 1, True, None, 0, size=0))
+    return _ordered(cases)
 
 
-BAD_WEIGHTED = [(0, True), (True, True), (2.5, True), (2, 1), (2, "no"), (4, False)]
-
-
-def check_weighted_random_sampler(WeightedRandomSampler: type) -> None:
-    """``WeightedRandomSampler`` gives torch's draws, pass after pass, and torch's errors."""
-    run_cases("WeightedRandomSampler", WeightedRandomSampler, weighted_cases())
-
-
-def check_weighted_random_sampler_hidden(WeightedRandomSampler: type) -> None:
-    """:func:`check_weighted_random_sampler` on weights and seeds drawn at grading time."""
-    run_cases("WeightedRandomSampler", WeightedRandomSampler, weighted_cases(hidden_rng()))
+WEIGHTED = _sampler_check(
+    "WeightedRandomSampler",
+    "weighted_random_sampler",
+    "WeightedRandomSampler gives torch's draws, pass after pass, and torch's errors",
+    _weighted_cases,
+)
+check_weighted_random_sampler, check_weighted_random_sampler_hidden = WEIGHTED.functions()
 
 
 # -------------------------------------------------------------------------------- BatchSampler
@@ -589,20 +649,26 @@ BATCH_HINT = (
 )
 
 
-def _inner(kind: str, n: int, seed: int) -> tuple[str, Callable[[], Any]]:
-    """A wrapped sampler (always torch's own), built fresh for each run."""
+def _inner(kind: str, n: int, seed: int) -> dict:
+    """A wrapped sampler (always torch's own) or a list, built fresh for each run."""
     if kind == "list":
-        values = list(range(n))
-        return repr(values), lambda: list(values)
+        return _list(list(range(n)))
     if kind == "sequential":
-        text = f"torch.utils.data.SequentialSampler(range({n}))"
-        return text, lambda: TORCH["SequentialSampler"](range(n))
-    generator = f"torch.Generator().manual_seed({seed})"
-    text = f"torch.utils.data.RandomSampler(range({n}), generator={generator})"
-    return text, lambda: TORCH["RandomSampler"](range(n), generator=_GENERATOR().manual_seed(seed))
+        return {"kind": "SequentialSampler", "n": n}
+    return {"kind": "RandomSampler", "n": n, "seed": seed}
 
 
-def batch_cases(rng: random.Random | None = None) -> list[Case]:
+BAD_BATCH = [
+    {"batch_size": 0, "drop_last": False},
+    {"batch_size": -1, "drop_last": False},
+    {"batch_size": True, "drop_last": False},
+    {"batch_size": 2.0, "drop_last": False},
+    {"batch_size": 2, "drop_last": 1},
+    {"batch_size": 2, "drop_last": None},
+]
+
+
+def _batch_cases(rng: random.Random | None) -> list[Case]:
     """Lists, SequentialSampler, a seeded RandomSampler; batch sizes that divide and that do not."""
     if rng is None:
         plan = [
@@ -633,35 +699,20 @@ def batch_cases(rng: random.Random | None = None) -> list[Case]:
         plan.append(("random", n, batch_size, True, rng.getrandbits(31)))
     cases = []
     for kind, n, batch_size, drop_last, seed in plan:
-        text, data = _inner(kind, n, seed)
         kwargs = {"batch_size": batch_size, "drop_last": drop_last}
-        cases.append(_case(text, data, kwargs, n, hint=BATCH_HINT, batches=True))
-    for kwargs in BAD_BATCH:
-        text, data = _inner("list", 4, 0)
-        case = _case(text, data, kwargs, 0, batches=True)
-        case.hint = "torch's BatchSampler checks batch_size and drop_last in __init__"
-        cases.append(case)
-    return cases
+        cases.append(_case(_inner(kind, n, seed), kwargs, n, hint=BATCH_HINT))
+    hint = "torch's BatchSampler checks batch_size and drop_last in __init__"
+    cases += [_case(_inner("list", 4, 0), kwargs, 0, hint=hint) for kwargs in BAD_BATCH]
+    return _ordered(cases)
 
 
-BAD_BATCH = [
-    {"batch_size": 0, "drop_last": False},
-    {"batch_size": -1, "drop_last": False},
-    {"batch_size": True, "drop_last": False},
-    {"batch_size": 2.0, "drop_last": False},
-    {"batch_size": 2, "drop_last": 1},
-    {"batch_size": 2, "drop_last": None},
-]
-
-
-def check_batch_sampler(BatchSampler: type) -> None:
-    """``BatchSampler`` groups the wrapped sampler's indices as torch does, and checks arguments."""
-    run_cases("BatchSampler", BatchSampler, batch_cases())
-
-
-def check_batch_sampler_hidden(BatchSampler: type) -> None:
-    """:func:`check_batch_sampler` on sizes and seeds drawn at grading time."""
-    run_cases("BatchSampler", BatchSampler, batch_cases(hidden_rng()))
+BATCH = _sampler_check(
+    "BatchSampler",
+    "batch_sampler",
+    "BatchSampler groups the wrapped sampler's indices as torch does, and checks arguments",
+    _batch_cases,
+)
+check_batch_sampler, check_batch_sampler_hidden = BATCH.functions()
 
 
 # -------------------------------------------------------------------------- DistributedSampler
@@ -679,18 +730,12 @@ DISTRIBUTED_EPOCHS = (None, None, 1, 4)
 def _distributed_case(n: int, replicas: int, rank: int, **options: Any) -> Case:
     kwargs: dict[str, Any] = {"num_replicas": replicas, "rank": rank, **options}
     return _case(
-        f"range({n})",
-        lambda: range(n),
-        kwargs,
-        max(n, replicas),
-        epochs=DISTRIBUTED_EPOCHS,
-        hint=DISTRIBUTED_HINT,
+        _range(n), kwargs, max(n, replicas), epochs=DISTRIBUTED_EPOCHS, hint=DISTRIBUTED_HINT
     )
 
 
-def distributed_cases(rng: random.Random | None = None) -> list[Case]:
+def _distributed_cases(rng: random.Random | None) -> list[Case]:
     """Every rank of small groups: shuffle, drop_last, seeds, datasets smaller than the group."""
-    cases = []
     if rng is None:
         plan = [
             (5, 2, {"shuffle": False}),
@@ -719,28 +764,27 @@ def distributed_cases(rng: random.Random | None = None) -> list[Case]:
         n = replicas * rng.randint(1, 6) + rng.randint(1, replicas - 1)
         for drop_last in (False, True):
             plan.append((n, replicas, {"seed": rng.getrandbits(31), "drop_last": drop_last}))
+    cases = []
     for n, replicas, options in plan:
         cases += [_distributed_case(n, replicas, rank, **options) for rank in range(replicas)]
     for replicas, rank in ((2, 2), (3, -1)):
         case = _distributed_case(4, replicas, rank)
-        case.size = 0
-        case.hint = "torch checks that 0 <= rank < num_replicas in __init__"
+        case["size"] = 0
+        case["hint"] = "torch checks that 0 <= rank < num_replicas in __init__"
         cases.append(case)
-    if not _IS_INITIALIZED():
-        case = _case("range(4)", lambda: range(4), {}, 0, epochs=DISTRIBUTED_EPOCHS)
-        case.hint = (
+    if not dist.is_initialized():
+        hint = (
             "without num_replicas and rank, ask torch.distributed.get_world_size() and "
             "get_rank(); with no process group, they raise"
         )
-        cases.append(case)
-    return cases
+        cases.append(_case(_range(4), {}, 0, epochs=DISTRIBUTED_EPOCHS, hint=hint))
+    return _ordered(cases)
 
 
-def check_distributed_sampler(DistributedSampler: type) -> None:
-    """``DistributedSampler`` gives each rank torch's indices, epoch after epoch, and its errors."""
-    run_cases("DistributedSampler", DistributedSampler, distributed_cases())
-
-
-def check_distributed_sampler_hidden(DistributedSampler: type) -> None:
-    """:func:`check_distributed_sampler` on groups, sizes and seeds drawn at grading time."""
-    run_cases("DistributedSampler", DistributedSampler, distributed_cases(hidden_rng()))
+DISTRIBUTED = _sampler_check(
+    "DistributedSampler",
+    "distributed_sampler",
+    "DistributedSampler gives each rank torch's indices, epoch after epoch, and its errors",
+    _distributed_cases,
+)
+check_distributed_sampler, check_distributed_sampler_hidden = DISTRIBUTED.functions()

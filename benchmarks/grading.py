@@ -8,7 +8,7 @@ grader's time per notebook splits into the notebook's own compute and everything
 
 Timings: nbgrader's clock covers ``nbgrader autograde`` only (its ``generate_assignment`` runs
 before); the batch grader's end-to-end figure includes its own set-up (``generate_assignment``
-and starting the workers), and its per-notebook figure is measured inside the workers.
+and starting the zygotes), and its per-notebook figure is the judge's wall time per notebook.
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ from pathlib import Path
 import nbformat
 
 from autograder.course import NOTEBOOKS, SOLUTIONS, answers, fill_in, stems, venv_env
+from autograder.grade.batch import default_jobs
 from autograder.grade.compare import nbgrader_autograde
 from autograder.grade.demo import EXERCISES_ONLY, write_demo_class
-from autograder.grade.batch import default_jobs
 
 
 def make_class(folder: Path, copies: int) -> list[str]:
@@ -131,7 +131,7 @@ def main() -> None:
         f" course; identical scores: {'yes' if identical else 'NO'}",
         f"per notebook inside a worker (correct answers): {per_notebook * 1000:.0f} ms, of which"
         f" the notebook's own compute in a warm process: {compute * 1000:.0f} ms"
-        f" (overhead {overhead * 1000:.0f} ms: forks, sandbox, integrity checks)",
+        f" (overhead {overhead * 1000:.0f} ms: fork from the zygote, sandbox, channel, judging)",
     ]
     print("\n".join(lines))
     if not identical:

@@ -6,8 +6,12 @@ message that shows the call, torch's indices and the student's.
 
 from __future__ import annotations
 
+import json
 import math
+import random
+import sys
 import time
+from contextlib import contextmanager
 
 import pytest
 import torch
@@ -16,6 +20,8 @@ from conftest import solution_namespace
 
 from autograder import CheckFailure
 from autograder import samplers as checks
+from autograder.checking import Delegation, judge_case, observe
+from autograder.plain import decode, dumps, loads
 
 SOLUTION = solution_namespace("07_samplers")
 SequentialSampler = SOLUTION["SequentialSampler"]
@@ -391,21 +397,48 @@ def test_an_unfinished_sampler_says_so():
         checks.check_sequential_sampler(Stub)
 
 
-# ------------------------------------------------------ a student cell cannot move the reference
+# ------------------------------------------- a patch in the student's process never moves torch
 
 
-def test_patching_torch_randperm_does_not_change_torchs_answer():
+def _patched_while_running(cls, *patches):
+    """``cls`` with its __init__ and __iter__ run while ``(namespace, name, value)`` patches
+    are in place: a student cell's patch, seen by the student's code and nothing else."""
+
+    @contextmanager
+    def patched():
+        originals = [(space, name, getattr(space, name)) for space, name, _ in patches]
+        for space, name, value in patches:
+            setattr(space, name, value)
+        try:
+            yield
+        finally:
+            for space, name, value in reversed(originals):
+                setattr(space, name, value)
+
+    class Patched(cls):
+        def __init__(self, *args, **kwargs):
+            with patched():
+                super().__init__(*args, **kwargs)
+
+        def __iter__(self):
+            with patched():
+                return iter(list(super().__iter__()))
+
+    return Patched
+
+
+def test_patching_torch_randperm_changes_the_students_output_not_torchs():
     """A cell that replaces torch.randperm changes the student's output, never the reference."""
     original = torch.randperm
-    torch.randperm = lambda n, generator=None, **kwargs: torch.arange(n)
-    try:
-        with pytest.raises(CheckFailure) as failure:
-            checks.check_subset_random_sampler(SubsetRandomSampler)
-        assert torch.randperm is not original, "the student's patch is left in place"
-    finally:
-        torch.randperm = original
+    fake = _patched_while_running(
+        SubsetRandomSampler,
+        (torch, "randperm", lambda n, generator=None, **kwargs: torch.arange(n)),
+    )
+    with pytest.raises(CheckFailure) as failure:
+        checks.check_subset_random_sampler(fake)
+    assert torch.randperm is original
     message = str(failure.value)
-    # The first differing case, [3, 3, 1] with seed 3, run here by torch's untouched class.
+    # The first differing case, [3, 3, 1] with seed 3, judged against torch's untouched class.
     assert "SubsetRandomSampler([3, 3, 1], generator=torch.Generator().manual_seed(3))" in message
     sampler = torch.utils.data.SubsetRandomSampler([3, 3, 1], torch.Generator().manual_seed(3))
     first, second = list(sampler), list(sampler)
@@ -414,31 +447,46 @@ def test_patching_torch_randperm_does_not_change_torchs_answer():
 
 
 def test_replacing_torchs_sampler_class_does_not_change_the_reference():
-    originals = torch.utils.data.RandomSampler, torch.utils.data.sampler.RandomSampler
-    torch.utils.data.RandomSampler = torch.utils.data.sampler.RandomSampler = GlobalRandperm
-    try:
-        with pytest.raises(CheckFailure, match="torch.manual_seed"):
-            checks.check_random_sampler(GlobalRandperm)
-    finally:
-        torch.utils.data.RandomSampler, torch.utils.data.sampler.RandomSampler = originals
+    fake = _patched_while_running(
+        GlobalRandperm,
+        (torch.utils.data, "RandomSampler", GlobalRandperm),
+        (torch.utils.data.sampler, "RandomSampler", GlobalRandperm),
+    )
+    with pytest.raises(CheckFailure, match="torch.manual_seed"):
+        checks.check_random_sampler(fake)
+    assert torch.utils.data.RandomSampler is torch.utils.data.sampler.RandomSampler
+    assert torch.utils.data.RandomSampler.__module__ == "torch.utils.data.sampler"
 
 
-def test_patching_torch_multinomial_does_not_change_torchs_answer():
-    original = torch.multinomial
-
+def test_patching_torch_multinomial_changes_the_students_output_not_torchs():
     def fake(weights, num_samples, replacement=False, generator=None):
         return torch.zeros(num_samples, dtype=torch.long)
 
-    torch.multinomial = fake
-    try:
-        with pytest.raises(CheckFailure) as failure:
-            checks.check_weighted_random_sampler(WeightedRandomSampler)
-    finally:
-        torch.multinomial = original
+    wrong = _patched_while_running(WeightedRandomSampler, (torch, "multinomial", fake))
+    with pytest.raises(CheckFailure) as failure:
+        checks.check_weighted_random_sampler(wrong)
     # The real multinomial refuses 4 draws from 3 weights without replacement; the fake does not.
     assert "torch gives: RuntimeError in pass 1" in str(failure.value)
     assert "yours gave:  no exception; pass 1: [0, 0, 0, 0]" in str(failure.value)
     checks.check_weighted_random_sampler(WeightedRandomSampler)
+
+
+def test_replacing_torch_generator_changes_the_students_output_not_torchs():
+    original = torch.Generator
+
+    def always_seed_zero(*args, **kwargs):
+        generator = original(*args, **kwargs)
+        generator.manual_seed = lambda seed: original().manual_seed(0)
+        return generator
+
+    wrong = _patched_while_running(DistributedSampler, (torch, "Generator", always_seed_zero))
+    with pytest.raises(CheckFailure) as failure:
+        checks.check_distributed_sampler(wrong)
+    assert torch.Generator is original
+    message = str(failure.value)
+    assert "DistributedSampler(range(5), num_replicas=2, rank=0)" in message, message
+    sampler = torch.utils.data.DistributedSampler(range(5), num_replicas=2, rank=0)
+    assert f"torch gives: pass 1: {list(sampler)}" in message, message
 
 
 def test_items_that_claim_to_equal_anything_still_fail():
@@ -459,6 +507,37 @@ def test_items_that_claim_to_equal_anything_still_fail():
         checks.check_sequential_sampler(Liar)
 
 
+class ReadsTheReference(RandomSampler):
+    """Walks the calling frames for torch's passes, in a local named expected, reference or
+    ref, as the old in-process check allowed; with none in sight it yields 0, 1, 2 …"""
+
+    passes_made = 0
+
+    def __iter__(self):
+        number = self.passes_made
+        self.passes_made += 1
+        frame = sys._getframe(1)
+        while frame is not None:
+            for name in ("expected", "reference", "ref"):
+                value = frame.f_locals.get(name)
+                passes = getattr(value, "passes", None)
+                state = getattr(value, "rng_state", None)
+                if isinstance(value, dict):
+                    passes, state = value.get("passes"), value.get("rng_state")
+                if isinstance(passes, list) and len(passes) > number:
+                    if isinstance(state, torch.Tensor):
+                        torch.set_rng_state(state)
+                    return iter(passes[number])
+            frame = frame.f_back
+        return iter(range(self.num_samples))
+
+
+def test_a_sampler_that_reads_the_reference_from_the_calling_frames_fails():
+    with pytest.raises(CheckFailure) as failure:
+        checks.check_random_sampler(ReadsTheReference)
+    assert "torch gives:" in str(failure.value) and "yours gave:" in str(failure.value)
+
+
 def test_calling_torchs_own_sampler_earns_nothing():
     class Delegates(torch.utils.data.Sampler):
         def __init__(self, *args, **kwargs):
@@ -474,28 +553,79 @@ def test_calling_torchs_own_sampler_earns_nothing():
         checks.check_random_sampler(Delegates)
     assert len(list(torch.utils.data.RandomSampler(range(3)))) == 3, "torch's class is restored"
 
+    class CatchesTheRefusal(Delegates):
+        def __init__(self, *args, **kwargs):
+            try:
+                super().__init__(*args, **kwargs)
+            except Exception:  # noqa: BLE001 - hiding the refusal does not help
+                self.inner = SOLUTION["RandomSampler"](*args, **kwargs)
+
+    with pytest.raises(CheckFailure, match="write the sampler yourself"):
+        checks.check_random_sampler(CatchesTheRefusal)
+
     class Inherits(torch.utils.data.SequentialSampler):
         pass
 
     with pytest.raises(CheckFailure, match="subclasses torch.utils.data.SequentialSampler"):
         checks.check_sequential_sampler(Inherits)
 
+    class InheritsFurther(Inherits):
+        pass
 
-def test_replacing_torch_generator_does_not_change_torchs_answer():
-    original = torch.Generator
+    with pytest.raises(CheckFailure, match="subclasses torch.utils.data.SequentialSampler"):
+        checks.check_sequential_sampler_hidden(InheritsFurther)
 
-    def always_seed_zero(*args, **kwargs):
-        generator = original(*args, **kwargs)
-        generator.manual_seed = lambda seed: original().manual_seed(0)
-        return generator
 
-    torch.Generator = always_seed_zero
-    try:
-        with pytest.raises(CheckFailure) as failure:
-            checks.check_distributed_sampler(DistributedSampler)
-    finally:
-        torch.Generator = original
-    message = str(failure.value)
-    assert "DistributedSampler(range(5), num_replicas=2, rank=0)" in message, message
-    sampler = torch.utils.data.DistributedSampler(range(5), num_replicas=2, rank=0)
-    assert f"torch gives: pass 1: {list(sampler)}" in message, message
+def test_a_sampler_must_be_a_class():
+    with pytest.raises(CheckFailure, match="SequentialSampler should be a class, got function"):
+        checks.check_sequential_sampler(lambda data_source: iter(range(len(data_source))))
+
+
+# ---------------------------------------------------------------------------- the checks
+
+
+CHECK_OBJECTS = [
+    checks.SEQUENTIAL,
+    checks.RANDOM,
+    checks.SUBSET,
+    checks.WEIGHTED,
+    checks.BATCH,
+    checks.DISTRIBUTED,
+]
+
+
+def test_the_checks_are_named_and_refuse_torchs_samplers():
+    assert [check.name for check in CHECK_OBJECTS] == [f"samplers.{name}" for name in CHECKS]
+    for check in CHECK_OBJECTS:
+        assert check.refuses == Delegation(
+            task="the sampler",
+            forbidden=("torch.utils.data.sampler", "torch.utils.data.distributed"),
+            allowed=("torch.utils.data.Sampler",),
+        )
+
+
+def test_cases_are_plain_data_drawn_from_the_given_rng():
+    for check in CHECK_OBJECTS:
+        drawn = check.cases(True, random.Random(5))
+        assert drawn == check.cases(True, random.Random(5)), check.name
+        for case in check.visible + drawn:
+            assert json.loads(json.dumps(case)) == case, (check.name, case)
+
+
+def test_the_reference_leaves_the_global_rng_alone_and_the_scenario_records_it():
+    case = checks.RANDOM.visible[-1]
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    reference = checks.RANDOM.reference(case)
+    assert torch.equal(torch.get_rng_state(), before)
+    observed = decode(loads(dumps(observe(checks.RANDOM, RandomSampler, case))))
+    assert torch.equal(observed["outcome"]["rng_state"], reference["rng_state"])
+
+
+def test_the_judge_refuses_observations_that_are_not_a_record():
+    case = checks.SEQUENTIAL.visible[0]
+    reference = checks.SEQUENTIAL.reference(case)
+    data = decode(loads(dumps(observe(checks.SEQUENTIAL, SequentialSampler, case))))
+    data["outcome"] = {"passes": "everything"}
+    with pytest.raises(CheckFailure, match="not a record"):
+        judge_case(checks.SEQUENTIAL, case, data, reference)
