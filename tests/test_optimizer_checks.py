@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import torch
 from conftest import solution_namespace
 
 from autograder import CheckFailure
 from autograder import optimizer as checks
+from autograder.checking import REGISTRY, Delegation, run_here
 
 SOLUTION = solution_namespace("04_optimizer")
 SGD, Adam = SOLUTION["SGD"], SOLUTION["Adam"]
@@ -513,18 +516,19 @@ def test_adam_argument_check_catches_missing_or_wrong_validation(wrong):
 
 
 @pytest.mark.parametrize(
-    ("wrong", "hidden"),
+    ("wrong", "check"),
     [
-        (NoBiasCorrection, checks.check_adam_hidden),
-        (EpsInsideSqrt, checks.check_adam_hidden),
-        (ZeroStartedBuffer, checks.check_sgd_hidden),
-        (FitsVisibleSizes, checks.check_sgd_hidden),
+        (NoBiasCorrection, checks.ADAM_CHECK),
+        (EpsInsideSqrt, checks.ADAM_CHECK),
+        (ZeroStartedBuffer, checks.SGD_CHECK),
+        (FitsVisibleSizes, checks.SGD_CHECK),
     ],
     ids=lambda x: getattr(x, "__name__", ""),
 )
-def test_hidden_cases_fail_wrong_rules(wrong, hidden):
+def test_hidden_cases_fail_wrong_rules(wrong, check):
+    cases = check.cases(hidden=True) + check.cases(hidden=True)  # six runs
     with pytest.raises(CheckFailure):
-        hidden(wrong, cases=6)
+        run_here(check, wrong, cases)
 
 
 def test_code_fitted_to_the_visible_sizes_passes_visible_only():
@@ -561,3 +565,111 @@ def test_hyperparameters_cannot_be_faked_with_an_always_equal_object():
 
     with pytest.raises(CheckFailure, match="hyperparameters"):
         checks.check_sgd(FakeGroups)
+
+
+# ------------------------------------------------------------- code that reads the reference
+
+
+def _callers_local(predicate):
+    """A local named like the reference in a calling frame, as a cheat would look for it."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        for name in ("ref", "reference", "expected"):
+            value = frame.f_locals.get(name)
+            if name in frame.f_locals and predicate(value):
+                return True, value
+        frame = frame.f_back
+    return False, None
+
+
+class CopiesTorchsParameters:
+    """Finds torch's optimizer in a caller's frame (stepped just before) and copies its
+    parameters and state; takes no step of its own when there is none to copy."""
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = _start(closure)
+        mine = [p for group in self.param_groups for p in group["params"]]
+
+        def is_torchs(value):
+            if not isinstance(value, torch.optim.Optimizer) or value is self:
+                return False
+            theirs = [p for group in value.param_groups for p in group["params"]]
+            return [p.shape for p in theirs] == [p.shape for p in mine]
+
+        found, ref = _callers_local(is_torchs)
+        if found:
+            theirs = [p for group in ref.param_groups for p in group["params"]]
+            for p, q in zip(mine, theirs, strict=True):
+                p.copy_(q)
+                self.state[p] = {key: value for key, value in ref.state[q].items()}
+        return loss
+
+
+class CopiesTorchsSGD(CopiesTorchsParameters, SGD):
+    pass
+
+
+class CopiesTorchsAdam(CopiesTorchsParameters, Adam):
+    pass
+
+
+class RaisesTorchsError(NoValidationSGD):
+    """Raises the exception torch raised if a caller holds it; accepts everything otherwise."""
+
+    def __init__(self, params, **kwargs):
+        found, expected = _callers_local(lambda value: isinstance(value, Exception))
+        if found:
+            raise type(expected)(str(expected))
+        super().__init__(params, **kwargs)
+
+
+class RaisesTorchsAdamError(NoValidationAdam):
+    def __init__(self, params, **kwargs):
+        found, expected = _callers_local(lambda value: isinstance(value, Exception))
+        if found:
+            raise type(expected)(str(expected))
+        super().__init__(params, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("cheat", "check"),
+    [
+        (CopiesTorchsSGD, checks.check_sgd),
+        (CopiesTorchsSGD, checks.check_sgd_hidden),
+        (CopiesTorchsAdam, checks.check_adam),
+        (CopiesTorchsAdam, checks.check_adam_hidden),
+        (RaisesTorchsError, checks.check_sgd_arguments),
+        (RaisesTorchsError, checks.check_sgd_arguments_hidden),
+        (RaisesTorchsAdamError, checks.check_adam_arguments),
+        (RaisesTorchsAdamError, checks.check_adam_arguments_hidden),
+    ],
+    ids=lambda x: getattr(x, "__name__", ""),
+)
+def test_code_that_reads_the_reference_from_its_callers_fails(cheat, check):
+    """The old checks stepped torch beside the student's optimizer, so these passed by copying;
+    the scenario holds no reference, so there is nothing in the callers' frames to copy."""
+    with pytest.raises(CheckFailure):
+        check(cheat)
+
+
+def test_every_check_refuses_handing_the_update_to_torch_optim():
+    names = (
+        "optimizer.sgd",
+        "optimizer.sgd_arguments",
+        "optimizer.adam",
+        "optimizer.adam_arguments",
+    )
+    for name in names:
+        assert REGISTRY[name].refuses == Delegation(
+            task="the update", forbidden=("torch.optim",), allowed=("torch.optim.Optimizer",)
+        )
+
+
+def test_adam_inheriting_torchs_adam_is_refused():
+    class InheritsTorchAdam(torch.optim.Adam):
+        pass
+
+    for check in (checks.check_adam, checks.check_adam_arguments):
+        with pytest.raises(CheckFailure, match="do not inherit from torch's Adam"):
+            check(InheritsTorchAdam)
