@@ -237,6 +237,7 @@ def judge_case(check: Check, case: Case, data: Any, reference: Any) -> None:
 def run_here(check: Check, target: Any, cases: Iterable[Case]) -> None:
     """Both halves in this process: the self-check in a student's kernel (and nbgrader)."""
     for case in cases:
+        # The reference only after the scenario: no frame the student's code runs under holds it.
         data = plain.decode(plain.loads(plain.dumps(observe(check, target, case))))
         judge_case(check, case, data, check.reference(case))
 

@@ -1,14 +1,18 @@
 """Checks for chapter 06_dataloader: ``pad_collate``, ``my_collate`` and ``simple_loader``.
 
-Every check builds the same batches with torch (``pad_sequence``, ``default_collate``,
-``DataLoader``) and with the student's function, walks the two results side by side, and
-reports the first place where they differ. Cases run smallest first, so the message shows
-the smallest batch that differs.
+Each check is a scenario and a judge (see :mod:`autograder.checking`). A case is plain data:
+the lengths, dtype and seed of a batch of sequences, the layout and values of a batch of
+nested samples, or a dataset, ``DataLoader`` options and a generator seed. The scenario builds
+those inputs, calls the student's function and records what it returns (for ``simple_loader``,
+the batches of two epochs and the generator's state after each). The reference builds the same
+inputs and asks torch (``pad_sequence``, ``default_collate``, a single-process ``DataLoader``);
+the judge walks the two results side by side and reports the first place where they differ.
+Cases run smallest first, so the message shows the smallest batch that differs.
 """
 
 from __future__ import annotations
 
-import copy
+import itertools
 import random
 from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
@@ -19,27 +23,9 @@ from torch.utils.data import DataLoader as _DataLoader
 from torch.utils.data import Dataset
 from torch.utils.data import default_collate as _default_collate
 
-from autograder.report import CheckFailure, call_student, hidden_rng, tensor_difference
-
-
-def _torch_functions() -> dict[str, Any]:
-    """The torch functions that the reference results depend on, by name."""
-    from torch.utils.data._utils import collate
-
-    return {
-        "torch.randperm": torch.randperm,
-        "torch.stack": torch.stack,
-        "torch.tensor": torch.tensor,
-        "torch.empty": torch.empty,
-        "torch.Tensor.random_": torch.Tensor.random_,
-        "torch.nn.utils.rnn.pad_sequence": torch.nn.utils.rnn.pad_sequence,
-        "torch.utils.data.default_collate": collate.default_collate,
-    }
-
-
-#: The same functions as they were when the checks were imported. Student code that replaces
-#: one of them would change torch's answer too, so the checks refuse to run.
-_ORIGINALS = _torch_functions()
+from autograder.checking import Case, Check, Delegation, Observation, Recorder
+from autograder.plain import DTYPES, Opaque
+from autograder.report import CheckFailure, tensor_difference
 
 WORDS = ("happy", "sad", "glum", "amazing", "calm", "odd", "bright", "dull", "keen")
 
@@ -47,16 +33,11 @@ WORDS = ("happy", "sad", "glum", "amazing", "calm", "odd", "bright", "dull", "ke
 # ---------------------------------------------------------------- comparing batches
 
 
-def _require_untouched_torch() -> None:
-    """Fail when a torch function the references use has been replaced since import."""
-    current = _torch_functions()
-    replaced = [name for name, original in _ORIGINALS.items() if current[name] is not original]
-    if replaced:
-        raise CheckFailure(
-            f"{', '.join(replaced)} was replaced after the checks were imported\n"
-            "  the checks compare with an untouched torch: restart the kernel and do not"
-            " reassign torch's functions"
-        )
+def _kind(value: Any) -> str:
+    """The short type name of a value as the judge received it (an Opaque names its type)."""
+    if isinstance(value, Opaque):
+        return value.type.rsplit(".", 1)[-1]
+    return type(value).__name__
 
 
 def batch_difference(expected: Any, got: Any, where: str = "batch") -> str | None:
@@ -89,7 +70,7 @@ def batch_difference(expected: Any, got: Any, where: str = "batch") -> str | Non
         hint = ""
         if isinstance(expected, list) and isinstance(got, tuple):
             hint = " (default_collate turns a batch of tuples into a list)"
-        return f"at {where}: {type(expected).__name__} expected, got {type(got).__name__}{hint}"
+        return f"at {where}: {type(expected).__name__} expected, got {_kind(got)}{hint}"
     if isinstance(expected, dict):
         if list(got) != list(expected):
             return f"at {where}: keys {list(expected)} expected, got {list(got)}"
@@ -157,10 +138,12 @@ def reference_pad_collate(batch: list[tuple[torch.Tensor, int]]) -> tuple[torch.
     return padded, lengths, labels
 
 
-def _pad_case(lengths: list[int], dtype: torch.dtype, seed: int) -> list[tuple[torch.Tensor, int]]:
-    rng = random.Random(seed)
+def _pad_inputs(case: Case) -> list[tuple[torch.Tensor, int]]:
+    """The batch of (sequence, label) pairs of a case, made from its seed on either side."""
+    rng = random.Random(case["seed"])
+    dtype = DTYPES[case["dtype"]]
     batch = []
-    for length in lengths:
+    for length in case["lengths"]:
         if dtype.is_floating_point:
             values = [round(rng.uniform(-3, 3), 2) for _ in range(length)]
         else:
@@ -171,6 +154,10 @@ def _pad_case(lengths: list[int], dtype: torch.dtype, seed: int) -> list[tuple[t
 
 def _show_pairs(batch: list[tuple[torch.Tensor, int]]) -> str:
     return "[" + ", ".join(f"({show(seq)}, {label})" for seq, label in batch) + "]"
+
+
+def _pad_call(batch: list[tuple[torch.Tensor, int]]) -> str:
+    return f"pad_collate({_show_pairs(batch)})"
 
 
 def _pad_hint(batch: list[tuple[torch.Tensor, int]], part: str, got: Any) -> str:
@@ -189,11 +176,19 @@ def _pad_hint(batch: list[tuple[torch.Tensor, int]], part: str, got: Any) -> str
     return ""
 
 
-def _check_pad_case(pad_collate: Callable, batch: list[tuple[torch.Tensor, int]]) -> None:
-    _require_untouched_torch()
-    call = f"pad_collate({_show_pairs(batch)})"
-    expected = reference_pad_collate(batch)
-    got = call_student(call, pad_collate, copy.deepcopy(batch))
+def _pad_scenario(pad_collate: Callable, case: Case, obs: Recorder) -> None:
+    batch = _pad_inputs(case)
+    obs["output"] = obs.call(_pad_call(batch), pad_collate, batch)
+
+
+def _pad_reference(case: Case) -> tuple[torch.Tensor, ...]:
+    return reference_pad_collate(_pad_inputs(case))
+
+
+def _pad_judge(case: Case, expected: tuple[torch.Tensor, ...], obs: Observation) -> None:
+    batch = _pad_inputs(case)
+    call = _pad_call(batch)
+    got = obs["output"]
     if not isinstance(got, (tuple, list)) or len(got) != 3:
         _fail(call, expected, got, "return a tuple of three tensors: (padded, lengths, labels)")
     for part, want, have in zip(("padded", "lengths", "labels"), expected, got, strict=True):
@@ -203,47 +198,112 @@ def _check_pad_case(pad_collate: Callable, batch: list[tuple[torch.Tensor, int]]
             _fail(call, expected, got, f"{part}: {why}" + (f"\n  hint: {hint}" if hint else ""))
 
 
-def check_pad_collate(pad_collate: Callable) -> None:
-    """``pad_collate`` pads right with 0, batch first, and returns lengths and labels."""
-    cases = [
-        _pad_case([3, 1], torch.int64, seed=1),
-        _pad_case([2], torch.float32, seed=2),
-        _pad_case([2, 4, 1], torch.float32, seed=3),
-        _pad_case([1, 5, 5, 2], torch.int64, seed=4),
-    ]
-    for batch in cases:
-        _check_pad_case(pad_collate, batch)
-
-
-def check_pad_collate_hidden(pad_collate: Callable, cases: int = 8) -> None:
-    """:func:`check_pad_collate` on batches drawn at grading time, smallest first.
-
-    The first drawn batch always mixes lengths, so padding on the wrong side shows.
-    """
-    rng = hidden_rng()
+def _pad_hidden(rng: random.Random, cases: int = 8) -> list[Case]:
+    """Batches drawn at grading time, smallest first; the first drawn always mixes lengths,
+    so padding on the wrong side shows."""
     drawn = [rng.sample(range(1, 8), rng.randint(2, 4))]
     drawn += [[rng.randint(1, 7) for _ in range(rng.randint(1, 6))] for _ in range(cases - 1)]
     batches = [
-        _pad_case(
-            lengths, rng.choice([torch.int64, torch.float32, torch.float64]), rng.getrandbits(32)
-        )
+        {
+            "lengths": lengths,
+            "dtype": rng.choice(["int64", "float32", "float64"]),
+            "seed": rng.getrandbits(32),
+        }
         for lengths in drawn
     ]
-    for batch in sorted(batches, key=lambda b: (len(b), sum(len(s) for s, _ in b))):
-        _check_pad_case(pad_collate, batch)
+    return sorted(batches, key=lambda case: (len(case["lengths"]), sum(case["lengths"])))
+
+
+PAD_COLLATE = Check(
+    name="dataloader.pad_collate",
+    doc="pad_collate pads right with 0, batch first, and returns lengths and labels",
+    scenario=_pad_scenario,
+    reference=_pad_reference,
+    judge=_pad_judge,
+    visible=[
+        {"lengths": [3, 1], "dtype": "int64", "seed": 1},
+        {"lengths": [2], "dtype": "float32", "seed": 2},
+        {"lengths": [2, 4, 1], "dtype": "float32", "seed": 3},
+        {"lengths": [1, 5, 5, 2], "dtype": "int64", "seed": 4},
+    ],
+    hidden=_pad_hidden,
+    refuses=Delegation(
+        task="the padding",
+        forbidden=(
+            "torch.nn.utils.rnn",
+            "torch.utils.data.default_collate",
+            "torch.utils.data._utils",
+        ),
+    ),
+)
+check_pad_collate, check_pad_collate_hidden = PAD_COLLATE.functions()
 
 
 # ---------------------------------------------------------------- exercise 2: my_collate
 
+# A sample travels in a case as a *spec*, plain data that says how to build it:
+#   ["int", 3]  ["float", 0.5]  ["str", "sad"]
+#   ["tensor", "float32", [1.0, 2.0]]            a tensor with these values (nested lists)
+#   ["random", "int64", [2, 3], seed]            torch.randn / randint from a seeded generator
+#   ["tuple", [spec, ...]]  ["list", [spec, ...]]  ["dict", [[key, spec], ...]]
 
-def _check_collate_case(my_collate: Callable, batch: list[Any]) -> None:
-    _require_untouched_torch()
-    call = f"my_collate({show(batch)})"
-    expected = _default_collate(copy.deepcopy(batch))
-    got = call_student(call, my_collate, copy.deepcopy(batch))
+
+def build(spec: Any) -> Any:
+    """The sample a spec describes (the same on either side: no global RNG is used)."""
+    kind = spec[0]
+    if kind == "int":
+        return int(spec[1])
+    if kind == "float":
+        return float(spec[1])
+    if kind == "str":
+        return str(spec[1])
+    if kind == "tensor":
+        return torch.tensor(spec[2], dtype=DTYPES[spec[1]])
+    if kind == "random":
+        _, dtype, shape, seed = spec
+        generator = torch.Generator().manual_seed(seed)
+        if DTYPES[dtype].is_floating_point:
+            return torch.randn(shape, generator=generator).to(DTYPES[dtype])
+        return torch.randint(-9, 10, shape, generator=generator)
+    if kind == "dict":
+        return {key: build(sub) for key, sub in spec[1]}
+    items = [build(sub) for sub in spec[1]]
+    return tuple(items) if kind == "tuple" else items
+
+
+def spec_of(value: Any) -> list:
+    """The spec of a sample made of ints, floats, strings, tensors, tuples, lists and dicts."""
+    if isinstance(value, torch.Tensor):
+        return ["tensor", _dtype(value), value.tolist()]
+    if isinstance(value, dict):
+        return ["dict", [[key, spec_of(item)] for key, item in value.items()]]
+    if isinstance(value, (tuple, list)):
+        return [type(value).__name__, [spec_of(item) for item in value]]
+    return [type(value).__name__, value]
+
+
+def _collate_inputs(case: Case) -> list[Any]:
+    return [build(spec) for spec in case["batch"]]
+
+
+def _collate_call(batch: list[Any]) -> str:
+    return f"my_collate({show(batch)})"
+
+
+def _collate_scenario(my_collate: Callable, case: Case, obs: Recorder) -> None:
+    batch = _collate_inputs(case)
+    obs["output"] = obs.call(_collate_call(batch), my_collate, batch)
+
+
+def _collate_reference(case: Case) -> Any:
+    return _default_collate(_collate_inputs(case))
+
+
+def _collate_judge(case: Case, expected: Any, obs: Observation) -> None:
+    got = obs["output"]
     why = batch_difference(expected, got)
     if why is not None:
-        _fail(call, expected, got, why)
+        _fail(_collate_call(_collate_inputs(case)), expected, got, why)
 
 
 def visible_collate_cases() -> list[list[Any]]:
@@ -267,51 +327,41 @@ def visible_collate_cases() -> list[list[Any]]:
     ]
 
 
-def check_my_collate(my_collate: Callable) -> None:
-    """``my_collate`` builds what ``default_collate`` builds on the visible batches."""
-    for batch in visible_collate_cases():
-        _check_collate_case(my_collate, batch)
-
-
-def random_schema(rng: random.Random, depth: int = 0) -> Any:
+def random_schema(rng: random.Random, depth: int = 0) -> list:
     """A random sample layout: leaves are tensors, ints, floats and strings."""
     leaves = ["int", "float", "str", "tensor"]
     kinds = leaves + (["tuple", "list", "dict"] if depth < 2 else [])
     kind = rng.choice(kinds)
     if kind == "tensor":
-        shape = tuple(rng.randint(1, 3) for _ in range(rng.randint(0, 2)))
-        return ("tensor", shape, rng.choice([torch.float32, torch.int64, torch.float64]))
+        shape = [rng.randint(1, 3) for _ in range(rng.randint(0, 2))]
+        return ["tensor", shape, rng.choice(["float32", "int64", "float64"])]
     if kind in leaves:
-        return (kind,)
+        return [kind]
     width = rng.randint(1, 3)
     if kind == "dict":
         keys = rng.sample(WORDS, width)
-        return ("dict", {key: random_schema(rng, depth + 1) for key in keys})
-    return (kind, [random_schema(rng, depth + 1) for _ in range(width)])
+        return ["dict", {key: random_schema(rng, depth + 1) for key in keys}]
+    return [kind, [random_schema(rng, depth + 1) for _ in range(width)]]
 
 
-def random_sample(schema: Any, rng: random.Random) -> Any:
-    """One sample laid out as ``schema``, with values drawn from ``rng``."""
+def random_sample(schema: list, rng: random.Random) -> list:
+    """The spec of one sample laid out as ``schema``, with values drawn from ``rng``."""
     kind = schema[0]
     if kind == "int":
-        return rng.randint(-50, 50)
+        return ["int", rng.randint(-50, 50)]
     if kind == "float":
-        return round(rng.uniform(-5, 5), 3)
+        return ["float", round(rng.uniform(-5, 5), 3)]
     if kind == "str":
-        return rng.choice(WORDS)
+        return ["str", rng.choice(WORDS)]
     if kind == "tensor":
         _, shape, dtype = schema
-        generator = torch.Generator().manual_seed(rng.getrandbits(32))
-        if dtype.is_floating_point:
-            return torch.randn(shape, generator=generator).to(dtype)
-        return torch.randint(-9, 10, shape, generator=generator)
+        return ["random", dtype, shape, rng.getrandbits(32)]
     if kind == "dict":
-        return {key: random_sample(sub, rng) for key, sub in schema[1].items()}
-    items = [random_sample(sub, rng) for sub in schema[1]]
-    return tuple(items) if kind == "tuple" else items
+        return ["dict", [[key, random_sample(sub, rng)] for key, sub in schema[1].items()]]
+    return [kind, [random_sample(sub, rng) for sub in schema[1]]]
 
 
-def _leaves(schema: Any) -> int:
+def _leaves(schema: list) -> int:
     if schema[0] == "dict":
         return sum(_leaves(sub) for sub in schema[1].values())
     if schema[0] in ("tuple", "list"):
@@ -319,26 +369,44 @@ def _leaves(schema: Any) -> int:
     return 1
 
 
-def check_my_collate_hidden(my_collate: Callable, cases: int = 12) -> None:
-    """:func:`check_my_collate` on nested batches drawn at grading time, smallest first.
+def _collate_hidden(rng: random.Random, cases: int = 12) -> list[Case]:
+    """Nested batches drawn at grading time, smallest first.
 
     Besides random layouts, every run has a (tensor, int) tuple and a dict of a string, a
     float and a list, so each rule of ``default_collate`` is exercised.
     """
-    rng = hidden_rng()
-    shape = tuple(rng.randint(1, 3) for _ in range(rng.randint(1, 2)))
+    shape = [rng.randint(1, 3) for _ in range(rng.randint(1, 2))]
     keys = rng.sample(WORDS, 3)
     schemas = [
-        ("tuple", [("tensor", shape, rng.choice([torch.float32, torch.int64])), ("int",)]),
-        ("dict", {keys[0]: ("str",), keys[1]: ("float",), keys[2]: ("list", [("int",)] * 2)}),
+        ["tuple", [["tensor", shape, rng.choice(["float32", "int64"])], ["int"]]],
+        ["dict", {keys[0]: ["str"], keys[1]: ["float"], keys[2]: ["list", [["int"]] * 2]}],
     ]
     schemas += [random_schema(rng) for _ in range(cases - len(schemas))]
     drawn = []
     for schema in schemas:
         batch = [random_sample(schema, rng) for _ in range(rng.randint(1, 4))]
-        drawn.append((_leaves(schema) * len(batch), batch))
-    for _, batch in sorted(drawn, key=lambda pair: pair[0]):
-        _check_collate_case(my_collate, batch)
+        drawn.append((_leaves(schema) * len(batch), {"batch": batch}))
+    return [case for _, case in sorted(drawn, key=lambda pair: pair[0])]
+
+
+MY_COLLATE = Check(
+    name="dataloader.my_collate",
+    doc="my_collate builds what default_collate builds",
+    scenario=_collate_scenario,
+    reference=_collate_reference,
+    judge=_collate_judge,
+    visible=[{"batch": [spec_of(sample) for sample in batch]} for batch in visible_collate_cases()],
+    hidden=_collate_hidden,
+    refuses=Delegation(
+        task="the collation",
+        forbidden=(
+            "torch.utils.data.default_collate",
+            "torch.utils.data._utils",
+            "torch.utils.data.dataloader",
+        ),
+    ),
+)
+check_my_collate, check_my_collate_hidden = MY_COLLATE.functions()
 
 
 # ---------------------------------------------------------------- exercise 3: simple_loader
@@ -390,44 +458,76 @@ def keep_as_list(batch: list[Any]) -> list[Any]:
     return list(batch)
 
 
-def _loader_call(dataset: Dataset, options: dict[str, Any], seed: int | None) -> str:
-    shown = {k: v for k, v in options.items() if k != "collate_fn"}
-    if options.get("collate_fn") is not None:
-        shown["collate_fn"] = options["collate_fn"].__name__
-    if seed is not None:
-        shown["generator"] = f"torch.Generator().manual_seed({seed})"
+#: The datasets and collate functions a loader case names.
+DATASETS = {kind.__name__: kind for kind in (Numbers, Pairs, Records)}
+COLLATE_FNS = {"keep_as_list": keep_as_list}
+
+#: Epochs of a loader case, run with the same generator object.
+EPOCHS = 2
+
+
+def _loader_inputs(case: Case) -> tuple[Dataset, dict[str, Any], torch.Generator | None]:
+    """The dataset, the DataLoader options and the seeded generator of a case."""
+    dataset = DATASETS[case["dataset"]](case["size"])
+    options = dict(case["options"])
+    if "collate_fn" in options:
+        options["collate_fn"] = COLLATE_FNS[options["collate_fn"]]
+    seed = case["seed"]
+    return dataset, options, None if seed is None else torch.Generator().manual_seed(seed)
+
+
+def _loader_call(case: Case) -> str:
+    shown = {k: v for k, v in case["options"].items() if k != "collate_fn"}
+    if case["options"].get("collate_fn") is not None:
+        shown["collate_fn"] = case["options"]["collate_fn"]
+    if case["seed"] is not None:
+        shown["generator"] = f"torch.Generator().manual_seed({case['seed']})"
     arguments = ", ".join(f"{k}={v}" for k, v in shown.items())
-    return f"simple_loader({dataset!r}, {arguments})"
+    return f"simple_loader({case['dataset']}({case['size']}), {arguments})"
 
 
-def _epoch(call: str, batches: Any) -> list[Any]:
-    if not isinstance(batches, Iterator):
-        raise CheckFailure(
-            f"{call}\n  returned {type(batches).__name__}, not an iterator\n"
-            "  hint: make simple_loader a generator function: yield each batch"
-        )
-    return call_student(call, list, batches)
+def _take(batches: Iterator, limit: int) -> list[Any]:
+    """At most ``limit`` batches: a loader that never stops cannot hang the check."""
+    return list(itertools.islice(batches, limit))
 
 
-def _check_loader_case(
-    simple_loader: Callable,
-    dataset: Dataset,
-    options: dict[str, Any],
-    seed: int | None,
-    epochs: int = 2,
-) -> None:
-    _require_untouched_torch()
-    call = _loader_call(dataset, options, seed)
-    reference = None if seed is None else torch.Generator().manual_seed(seed)
-    mine = None if seed is None else torch.Generator().manual_seed(seed)
-    loader = _DataLoader(dataset, generator=reference, **options)
-    for epoch in range(1, epochs + 1):
-        _require_untouched_torch()
-        expected = list(loader)
-        got = _epoch(
-            f"{call}, epoch {epoch}",
-            call_student(call, simple_loader, dataset, generator=mine, **options),
-        )
+def _loader_scenario(simple_loader: Callable, case: Case, obs: Recorder) -> None:
+    dataset, options, generator = _loader_inputs(case)
+    call = _loader_call(case)
+    limit = len(dataset) + 2  # more batches than any loader over the dataset yields
+    for epoch in range(1, EPOCHS + 1):
+        batches = obs.call(call, simple_loader, dataset, generator=generator, **options)
+        obs[f"returned/{epoch}"] = type(batches).__name__
+        obs[f"iterator/{epoch}"] = isinstance(batches, Iterator)
+        if not isinstance(batches, Iterator):
+            return
+        obs[f"batches/{epoch}"] = obs.call(f"{call}, epoch {epoch}", _take, batches, limit)
+        if generator is not None:
+            obs[f"state/{epoch}"] = generator.get_state()
+
+
+def _loader_reference(case: Case) -> dict:
+    dataset, options, generator = _loader_inputs(case)
+    loader = _DataLoader(dataset, generator=generator, **options)
+    batches, states = [], []
+    for _ in range(EPOCHS):
+        batches.append(list(loader))
+        states.append(None if generator is None else generator.get_state())
+    return {"batches": batches, "states": states}
+
+
+def _loader_judge(case: Case, reference: dict, obs: Observation) -> None:
+    call = _loader_call(case)
+    options = case["options"]
+    for epoch, expected in enumerate(reference["batches"], start=1):
+        if not obs[f"iterator/{epoch}"]:
+            raise CheckFailure(
+                f"{call}, epoch {epoch}\n  returned {obs[f'returned/{epoch}']}, not an iterator\n"
+                "  hint: make simple_loader a generator function: yield each batch"
+            )
+        got = obs[f"batches/{epoch}"]
+        if not isinstance(got, list):
+            raise CheckFailure(f"{call}, epoch {epoch}\n  no list of batches came back")
         for number, (want, have) in enumerate(zip(expected, got, strict=False), start=1):
             why = batch_difference(want, have)
             if why is not None:
@@ -457,59 +557,51 @@ def _check_loader_case(
                 shown_got,
                 why,
             )
-    if seed is not None and not torch.equal(reference.get_state(), mine.get_state()):
-        raise CheckFailure(
-            f"{call}, {epochs} epochs\n  every batch matched, but the generator ends in another"
-            " state than DataLoader leaves it in\n  difference:  DataLoader draws one int64"
-            " base seed from the generator at the start of every epoch, even with"
-            " shuffle=False"
-        )
+    if case["seed"] is None:
+        return
+    for epoch, expected in enumerate(reference["states"], start=1):
+        state = obs[f"state/{epoch}"]
+        if not isinstance(state, torch.Tensor) or not torch.equal(expected, state):
+            epochs = f"{epoch} epoch" + ("s" if epoch > 1 else "")
+            raise CheckFailure(
+                f"{call}, {epochs}\n  every batch matched, but the generator ends in another"
+                " state than DataLoader leaves it in\n  difference:  DataLoader draws one int64"
+                " base seed from the generator at the start of every epoch, even with"
+                " shuffle=False"
+            )
 
 
-def visible_loader_cases() -> list[tuple[Dataset, dict[str, Any], int | None]]:
-    """(dataset, DataLoader options, generator seed) for the visible check."""
-    return [
-        (Numbers(5), {"batch_size": 2}, None),
-        (Numbers(7), {"batch_size": 3, "drop_last": True}, None),
-        (Pairs(4), {"batch_size": 3}, None),
-        (Numbers(7), {"batch_size": 3, "shuffle": True}, 0),
-        (Records(5), {"batch_size": 2, "collate_fn": keep_as_list}, None),
-        (Records(6), {"batch_size": 4, "shuffle": True, "drop_last": True}, 12),
-        (Pairs(5), {"batch_size": 2}, 3),
-    ]
-
-
-def check_simple_loader(simple_loader: Callable) -> None:
-    """``simple_loader`` yields a single-process DataLoader's batches, epoch after epoch."""
-    for dataset, options, seed in visible_loader_cases():
-        _check_loader_case(simple_loader, dataset, options, seed)
-
-
-def check_simple_loader_hidden(simple_loader: Callable, cases: int = 10) -> None:
-    """:func:`check_simple_loader` on settings drawn at grading time, smallest first.
+def _loader_hidden(rng: random.Random, cases: int = 10) -> list[Case]:
+    """Settings drawn at grading time, smallest first.
 
     Every run includes a shuffled case, a drop_last case with a short last batch, and a
     seeded generator without shuffling; the other cases are drawn freely.
     """
-    rng = hidden_rng()
-    kinds = [Numbers, Pairs, Records]
+    kinds = sorted(DATASETS)
     batch_size = rng.randint(2, 5)
     drawn = [
-        (
-            rng.choice(kinds)(rng.randint(4, 15)),
-            {"batch_size": rng.randint(1, 5), "shuffle": True, "drop_last": rng.random() < 0.5},
-            rng.getrandbits(32),
-        ),
-        (
-            rng.choice(kinds)(batch_size * rng.randint(1, 3) + rng.randint(1, batch_size - 1)),
-            {"batch_size": batch_size, "shuffle": rng.random() < 0.5, "drop_last": True},
-            rng.getrandbits(32),
-        ),
-        (
-            rng.choice(kinds)(rng.randint(1, 15)),
-            {"batch_size": rng.randint(1, 5)},
-            rng.getrandbits(32),
-        ),
+        {
+            "dataset": rng.choice(kinds),
+            "size": rng.randint(4, 15),
+            "options": {
+                "batch_size": rng.randint(1, 5),
+                "shuffle": True,
+                "drop_last": rng.random() < 0.5,
+            },
+            "seed": rng.getrandbits(32),
+        },
+        {
+            "dataset": rng.choice(kinds),
+            "size": batch_size * rng.randint(1, 3) + rng.randint(1, batch_size - 1),
+            "options": {"batch_size": batch_size, "shuffle": rng.random() < 0.5, "drop_last": True},
+            "seed": rng.getrandbits(32),
+        },
+        {
+            "dataset": rng.choice(kinds),
+            "size": rng.randint(1, 15),
+            "options": {"batch_size": rng.randint(1, 5)},
+            "seed": rng.getrandbits(32),
+        },
     ]
     for _ in range(cases - len(drawn)):
         options: dict[str, Any] = {
@@ -518,8 +610,62 @@ def check_simple_loader_hidden(simple_loader: Callable, cases: int = 10) -> None
             "drop_last": rng.random() < 0.4,
         }
         if rng.random() < 0.2:
-            options["collate_fn"] = keep_as_list
+            options["collate_fn"] = "keep_as_list"
         seed = rng.getrandbits(32) if options["shuffle"] or rng.random() < 0.5 else None
-        drawn.append((rng.choice(kinds)(rng.randint(1, 15)), options, seed))
-    for dataset, options, seed in sorted(drawn, key=lambda case: len(case[0])):
-        _check_loader_case(simple_loader, dataset, options, seed)
+        drawn.append(
+            {
+                "dataset": rng.choice(kinds),
+                "size": rng.randint(1, 15),
+                "options": options,
+                "seed": seed,
+            }
+        )
+    return sorted(drawn, key=lambda case: case["size"])
+
+
+def _loader_case(kind: type, size: int, options: dict[str, Any], seed: int | None) -> Case:
+    return {"dataset": kind.__name__, "size": size, "options": options, "seed": seed}
+
+
+SIMPLE_LOADER = Check(
+    name="dataloader.simple_loader",
+    doc="simple_loader yields a single-process DataLoader's batches, epoch after epoch",
+    scenario=_loader_scenario,
+    reference=_loader_reference,
+    judge=_loader_judge,
+    visible=[
+        _loader_case(Numbers, 5, {"batch_size": 2}, None),
+        _loader_case(Numbers, 7, {"batch_size": 3, "drop_last": True}, None),
+        _loader_case(Pairs, 4, {"batch_size": 3}, None),
+        _loader_case(Numbers, 7, {"batch_size": 3, "shuffle": True}, 0),
+        _loader_case(Records, 5, {"batch_size": 2, "collate_fn": "keep_as_list"}, None),
+        _loader_case(Records, 6, {"batch_size": 4, "shuffle": True, "drop_last": True}, 12),
+        _loader_case(Pairs, 5, {"batch_size": 2}, 3),
+    ],
+    hidden=_loader_hidden,
+    refuses=Delegation(
+        task="the loader loop",
+        # default_collate is the loop's collate_fn, not the loop: allowed here.
+        forbidden=("torch.utils.data.DataLoader", "torch.utils.data.dataloader"),
+    ),
+)
+check_simple_loader, check_simple_loader_hidden = SIMPLE_LOADER.functions()
+
+
+__all__ = [
+    "MY_COLLATE",
+    "PAD_COLLATE",
+    "SIMPLE_LOADER",
+    "batch_difference",
+    "build",
+    "check_my_collate",
+    "check_my_collate_hidden",
+    "check_pad_collate",
+    "check_pad_collate_hidden",
+    "check_simple_loader",
+    "check_simple_loader_hidden",
+    "keep_as_list",
+    "reference_pad_collate",
+    "show",
+    "spec_of",
+]

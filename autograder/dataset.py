@@ -1,15 +1,21 @@
 """Checks for chapter 05_dataset: a map-style dataset over a CSV file, and an iterable-style
 dataset that yields each record exactly once however many ``DataLoader`` workers read it.
 
-The CSV check writes its own file and reads it back with the :mod:`csv` module, so the
-reference does not depend on the code under test. The iterable check runs a real
-``DataLoader`` with ``num_workers`` 0, 1 and 2.
+Each check is a scenario and a judge (see :mod:`autograder.checking`). A CSV case carries the
+text of a file: the scenario writes it into a fresh temporary folder, builds the student's
+dataset on it (with and without a transform that counts its calls) and records what comes back;
+the reference parses the same text with the :mod:`csv` module. An iterable case is a range:
+the scenario runs a real ``DataLoader`` over the student's dataset with ``num_workers`` 0, 1
+or 2 and records the records it yields; the reference is ``range(start, end)``.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import itertools
+import operator
+import shutil
 import tempfile
 from collections import Counter
 from functools import partial
@@ -20,7 +26,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from autograder import report
-from autograder.report import CheckFailure, call_student, hidden_rng
+from autograder.checking import Case, Check, Observation, Recorder, raised_of
+from autograder.plain import Opaque
+from autograder.report import CheckFailure
 
 #: The visible CSV case: a header, four rows, three feature columns and an integer label.
 VISIBLE_HEADER = ["length", "width", "weight", "label"]
@@ -44,22 +52,35 @@ expect = partial(report.expect, reference="expected")
 expect_tensor = partial(report.expect_tensor, reference="expected")
 
 
+def _kind(value: Any) -> str:
+    """The short type name of a value as the judge received it (an Opaque names its type)."""
+    if isinstance(value, Opaque):
+        return value.type.rsplit(".", 1)[-1]
+    return type(value).__name__
+
+
 # --------------------------------------------------------------------------- CSV dataset
+
+
+def csv_text(header: list[str], rows: list[list[str]]) -> str:
+    """``header`` then ``rows`` as comma-separated text with ``\\n`` line endings."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()
 
 
 def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
     """Write ``header`` then ``rows`` as a comma-separated file with ``\\n`` line endings."""
-    with open(path, "w", newline="") as file:
-        writer = csv.writer(file, lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows(rows)
+    Path(path).write_text(csv_text(header, rows), newline="")
     return path
 
 
-def read_reference(path: Path) -> list[tuple[torch.Tensor, int]]:
-    """Each data row of ``path`` as (float32 features, int label), read with the csv module."""
-    with open(path, newline="") as file:
-        rows = list(csv.reader(file))[1:]
+def read_reference(text: str) -> list[tuple[torch.Tensor, int]]:
+    """Each data row of the CSV ``text`` as (float32 features, int label), read with the csv
+    module."""
+    rows = list(csv.reader(io.StringIO(text, newline="")))[1:]
     return [
         (torch.tensor([float(v) for v in row[:-1]], dtype=torch.float32), int(row[-1]))
         for row in rows
@@ -82,89 +103,99 @@ class CountingTransform:
         return f"transform=lambda x: x * {self.scale} + {self.shift}"
 
 
-def check_csv_dataset(CSVDataset: type) -> None:
-    """``CSVDataset(path, transform=None)`` on a small fixed CSV file."""
-    with tempfile.TemporaryDirectory() as folder:
-        path = write_csv(Path(folder) / "visible.csv", VISIBLE_HEADER, VISIBLE_ROWS)
-        _check_csv_case(CSVDataset, str(path), scale=2.0, shift=0.5)
+def _data_rows(case: Case) -> int:
+    """How many records the case's file has: its lines after the header (the scenario's loop)."""
+    return len(case["text"].splitlines()) - 1
 
 
-def check_csv_dataset_hidden(CSVDataset: type, cases: int = 4) -> None:
-    """:func:`check_csv_dataset` on files written at grading time: one row, one feature, more."""
-    rng = hidden_rng()
-    shapes = [(1, rng.randint(1, 5)), (rng.randint(2, 8), 1)]
-    shapes += [(rng.randint(2, 40), rng.randint(2, 7)) for _ in range(cases - 2)]
-    with tempfile.TemporaryDirectory() as folder:
-        for case, (n_rows, n_features) in enumerate(shapes):
-            header = [f"f{j}" for j in range(n_features)] + [rng.choice(["label", "y", "class"])]
-            rows = [
-                [_random_number(rng) for _ in range(n_features)] + [str(rng.randint(0, 9))]
-                for _ in range(n_rows)
-            ]
-            path = write_csv(Path(folder) / f"hidden{case}.csv", header, rows)
-            # Students may open a str or a pathlib.Path; both must work.
-            _check_csv_case(
-                CSVDataset,
-                path if case % 2 else str(path),
-                scale=round(rng.uniform(-3, 3), 2),
-                shift=round(rng.uniform(-2, 2), 2),
-            )
+def _csv_scenario(CSVDataset: type, case: Case, obs: Recorder) -> None:
+    folder = Path(tempfile.mkdtemp(prefix="csv-dataset-"))
+    try:
+        file = folder / case["file"]
+        file.write_text(case["text"], newline="")
+        path = file if case["as_path"] else str(file)
+        _csv_observe(CSVDataset, path, _data_rows(case), obs)
+        transform = CountingTransform(case["scale"], case["shift"])
+        _csv_observe_transform(CSVDataset, path, _data_rows(case), transform, obs)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
-def _random_number(rng: Any) -> str:
-    value = rng.uniform(-100, 100)
-    return rng.choice([f"{value:.3f}", f"{value:.2e}", str(int(value)), repr(value)])
-
-
-def _check_csv_case(CSVDataset: type, path: str | Path, scale: float, shift: float) -> None:
-    expected = read_reference(Path(path))
-    n = len(expected)
+def _csv_observe(CSVDataset: type, path: str | Path, n: int, obs: Recorder) -> None:
+    obs["path"] = str(path)
     name = f"CSVDataset({str(path)!r})"
-    dataset = call_student(name, CSVDataset, path)
+    dataset = obs.call(name, CSVDataset, path)
+    obs["is_dataset"] = isinstance(dataset, Dataset)
+    obs["type"] = type(dataset).__name__
+    obs["len"] = obs.call(f"len({name})", len, dataset)
+    for i in range(n):
+        obs[f"item/{i}"] = obs.call(f"{name}[{i}]", operator.getitem, dataset, i)
+    obs.attempt("end", f"{name}[{n}]", operator.getitem, dataset, n)
+
+
+def _csv_observe_transform(
+    CSVDataset: type, path: str | Path, n: int, transform: CountingTransform, obs: Recorder
+) -> None:
+    name = f"CSVDataset({str(path)!r}, {transform!r})"
+    dataset = obs.call(name, CSVDataset, path, transform=transform)
+    obs["construction_calls"] = transform.calls
+    for i in range(n):
+        before = transform.calls
+        sample = obs.call(f"{name}[{i}]", operator.getitem, dataset, i)
+        obs[f"transform_calls/{i}"] = transform.calls - before
+        obs[f"transformed/{i}"] = sample
+
+
+def _csv_reference(case: Case) -> dict:
+    samples = read_reference(case["text"])
+    transformed = [(x * case["scale"] + case["shift"], y) for x, y in samples]
+    return {"samples": samples, "transformed": transformed}
+
+
+def _csv_judge(case: Case, reference: dict, obs: Observation) -> None:
+    expected = reference["samples"]
+    n = len(expected)
+    path = str(obs["path"])
+    name = f"CSVDataset({path!r})"
     expect(
-        isinstance(dataset, Dataset),
+        obs["is_dataset"],
         name,
         "an instance of a torch.utils.data.Dataset subclass",
-        type(dataset).__name__,
+        obs["type"],
         "subclass torch.utils.data.Dataset",
     )
-    got_len = call_student(f"len({name})", len, dataset)
+    got_len = obs["len"]
     why = f"the file has {n} data rows after its header"
     if got_len == n + 1:
         why += "; the header row is not a record (skip it, and any empty trailing line)"
     expect(got_len == n, f"len({name})", n, got_len, why)
-
     for i, (features, label) in enumerate(expected):
-        _check_sample(
-            f"{name}[{i}]", call_student(f"{name}[{i}]", dataset.__getitem__, i), features, label
-        )
-    _check_end(name, dataset, n)
+        _judge_sample(f"{name}[{i}]", obs[f"item/{i}"], features, label)
+    _judge_end(name, obs["end"], n)
 
-    transform = CountingTransform(scale, shift)
-    name = f"CSVDataset({str(path)!r}, {transform!r})"
-    dataset = call_student(name, CSVDataset, path, transform=transform)
+    transform = CountingTransform(case["scale"], case["shift"])
+    name = f"CSVDataset({path!r}, {transform!r})"
+    calls = obs["construction_calls"]
     expect(
-        transform.calls == 0,
+        calls == 0,
         f"{name}: calls of the transform during construction",
         0,
-        transform.calls,
+        calls,
         "apply the transform lazily in __getitem__, to one sample when it is asked for, "
         "not to the whole file in __init__",
     )
-    for i, (features, label) in enumerate(expected):
-        before = transform.calls
-        sample = call_student(f"{name}[{i}]", dataset.__getitem__, i)
-        calls = transform.calls - before
+    for i, (features, label) in enumerate(reference["transformed"]):
+        calls = obs[f"transform_calls/{i}"]
         why = (
             "the transform was never called: return transform(features) when one is given"
             if calls == 0
             else "call the transform exactly once per __getitem__"
         )
         expect(calls == 1, f"{name}[{i}]: calls of the transform", 1, calls, why)
-        _check_sample(f"{name}[{i}]", sample, features * scale + shift, label)
+        _judge_sample(f"{name}[{i}]", obs[f"transformed/{i}"], features, label)
 
 
-def _check_sample(call: str, sample: Any, features: torch.Tensor, label: int) -> None:
+def _judge_sample(call: str, sample: Any, features: torch.Tensor, label: int) -> None:
     expect(
         isinstance(sample, tuple) and len(sample) == 2,
         call,
@@ -179,20 +210,21 @@ def _check_sample(call: str, sample: Any, features: torch.Tensor, label: int) ->
         f"{call}[1] (the label)",
         label,
         got_label,
-        f"the label must be a Python int, not {type(got_label).__name__}: the DataLoader then "
+        f"the label must be a Python int, not {_kind(got_label)}: the DataLoader then "
         "stacks labels into an int64 tensor, the type nn.CrossEntropyLoss expects",
     )
     expect(got_label == label, f"{call}[1] (the label)", label, got_label, "the last column")
 
 
-def _check_end(name: str, dataset: Any, n: int) -> None:
+def _judge_end(name: str, end: Any, n: int) -> None:
     """Past the last record, ``dataset[n]`` raises IndexError, as a list does."""
-    try:
-        got = dataset[n]
-    except IndexError:
+    raised = raised_of(end)
+    if raised is not None and raised.type == "IndexError":
         return
-    except Exception as error:  # noqa: BLE001 - any other exception is the student's mistake
-        got = f"{type(error).__name__}: {error}"
+    if raised is not None:
+        got = f"{raised.type}: {raised.message}"
+    else:
+        got = end.get("returned") if isinstance(end, dict) else end
     fail(
         f"{name}[{n}] (one past the last row)",
         "IndexError",
@@ -201,25 +233,57 @@ def _check_end(name: str, dataset: Any, n: int) -> None:
     )
 
 
+def _random_number(rng: Any) -> str:
+    value = rng.uniform(-100, 100)
+    return rng.choice([f"{value:.3f}", f"{value:.2e}", str(int(value)), repr(value)])
+
+
+def _csv_hidden(rng: Any, cases: int = 4) -> list[Case]:
+    """Files written at grading time: one row, one feature, then more of both."""
+    shapes = [(1, rng.randint(1, 5)), (rng.randint(2, 8), 1)]
+    shapes += [(rng.randint(2, 40), rng.randint(2, 7)) for _ in range(cases - 2)]
+    drawn = []
+    for case, (n_rows, n_features) in enumerate(shapes):
+        header = [f"f{j}" for j in range(n_features)] + [rng.choice(["label", "y", "class"])]
+        rows = [
+            [_random_number(rng) for _ in range(n_features)] + [str(rng.randint(0, 9))]
+            for _ in range(n_rows)
+        ]
+        drawn.append(
+            {
+                "file": f"hidden{case}.csv",
+                "text": csv_text(header, rows),
+                # Students may open a str or a pathlib.Path; both must work.
+                "as_path": bool(case % 2),
+                "scale": round(rng.uniform(-3, 3), 2),
+                "shift": round(rng.uniform(-2, 2), 2),
+            }
+        )
+    return drawn
+
+
+CSV_DATASET = Check(
+    name="dataset.csv_dataset",
+    doc="CSVDataset(path, transform=None) reads the file row by row, transforming lazily",
+    scenario=_csv_scenario,
+    reference=_csv_reference,
+    judge=_csv_judge,
+    visible=[
+        {
+            "file": "visible.csv",
+            "text": csv_text(VISIBLE_HEADER, VISIBLE_ROWS),
+            "as_path": False,
+            "scale": 2.0,
+            "shift": 0.5,
+        }
+    ],
+    hidden=_csv_hidden,
+    refuses=None,
+)
+check_csv_dataset, check_csv_dataset_hidden = CSV_DATASET.functions()
+
+
 # --------------------------------------------------------------------------- iterable dataset
-
-
-def check_range_records(RangeRecords: type) -> None:
-    """``RangeRecords(start, end)`` yields start..end-1 exactly once with 0, 1 and 2 workers."""
-    for start, end in ((3, 14), (0, 1), (5, 5)):
-        for num_workers in (0, 1, 2):
-            _check_range_case(RangeRecords, start, end, num_workers)
-
-
-def check_range_records_hidden(RangeRecords: type) -> None:
-    """:func:`check_range_records` on ranges drawn at grading time: one that does not split
-    evenly and starts past 0, one with fewer records than workers, and one of any length."""
-    rng = hidden_rng()
-    starts = [rng.randint(1, 100), rng.randint(0, 100), rng.randint(0, 100)]
-    lengths = [2 * rng.randint(1, 20) + 1, rng.randint(0, 1), rng.randint(0, 40)]
-    for start, length in zip(starts, lengths, strict=True):
-        for num_workers in (0, 1, 2):
-            _check_range_case(RangeRecords, start, start + length, num_workers)
 
 
 def loader_records(dataset: Any, num_workers: int, limit: int | None = None) -> list[Any]:
@@ -233,23 +297,54 @@ def loader_records(dataset: Any, num_workers: int, limit: int | None = None) -> 
     return list(itertools.islice(loader, limit))
 
 
-def _check_range_case(RangeRecords: type, start: int, end: int, num_workers: int) -> None:
-    name = f"RangeRecords({start}, {end})"
-    dataset = call_student(name, RangeRecords, start, end)
+def _range_name(case: Case) -> str:
+    return f"RangeRecords({case['start']}, {case['end']})"
+
+
+def _range_call(case: Case, epoch: int) -> str:
+    call = f"list(DataLoader({_range_name(case)}, batch_size=None, "
+    call += f"num_workers={case['num_workers']}))"
+    return call if epoch == 0 else f"{call}, a second time"
+
+
+def _range_epochs(case: Case) -> int:
+    """A second epoch with 0 workers shows an iterator that cannot start again."""
+    return 2 if case["num_workers"] == 0 else 1
+
+
+def _range_scenario(RangeRecords: type, case: Case, obs: Recorder) -> None:
+    start, end = case["start"], case["end"]
+    dataset = obs.call(_range_name(case), RangeRecords, start, end)
+    iterable = isinstance(dataset, IterableDataset)
+    obs["is_iterable"] = iterable
+    obs["type"] = type(dataset).__name__
+    if not iterable:
+        return  # a DataLoader would index it: the judge stops here
+    limit = 3 * (end - start) + 10  # enough to see duplicates, bounded for an endless stream
+    for epoch in range(_range_epochs(case)):
+        records = obs.call(
+            _range_call(case, epoch), loader_records, dataset, case["num_workers"], limit
+        )
+        obs[f"records/{epoch}"] = records
+
+
+def _range_reference(case: Case) -> list[int]:
+    return list(range(case["start"], case["end"]))
+
+
+def _range_judge(case: Case, reference: list[int], obs: Observation) -> None:
     expect(
-        isinstance(dataset, IterableDataset),
-        name,
+        obs["is_iterable"],
+        _range_name(case),
         "an instance of a torch.utils.data.IterableDataset subclass",
-        type(dataset).__name__,
+        obs["type"],
         "subclass torch.utils.data.IterableDataset (otherwise the DataLoader indexes it)",
     )
-    call = f"list(DataLoader({name}, batch_size=None, num_workers={num_workers}))"
-    epochs = 2 if num_workers == 0 else 1
-    for epoch in range(epochs):
-        label = call if epoch == 0 else f"{call}, a second time"
-        limit = 3 * (end - start) + 10
-        got = call_student(label, loader_records, dataset, num_workers, limit)
-        _compare_records(label, list(range(start, end)), got, num_workers, epoch)
+    for epoch in range(_range_epochs(case)):
+        got = obs[f"records/{epoch}"]
+        if not isinstance(got, list):
+            raise CheckFailure(f"{_range_call(case, epoch)}\n  no list of records came back")
+        _compare_records(_range_call(case, epoch), reference, got, case["num_workers"], epoch)
 
 
 def _compare_records(
@@ -257,7 +352,7 @@ def _compare_records(
 ) -> None:
     wrong_type = [r for r in got if type(r) is not int]
     if wrong_type:
-        fail(call, expected, got, f"yield Python ints; got a {type(wrong_type[0]).__name__}")
+        fail(call, expected, got, f"yield Python ints; got a {_kind(wrong_type[0])}")
     want, have = Counter(expected), Counter(got)
     duplicated = sorted(r for r, count in have.items() if count > 1)
     missing = sorted((want - have).elements())
@@ -288,13 +383,47 @@ def _few(values: list[int], limit: int = 6) -> str:
     return f"[{head}{', …' if len(values) > limit else ''}]"
 
 
+def _range_cases(ranges: list[tuple[int, int]]) -> list[Case]:
+    return [
+        {"start": start, "end": end, "num_workers": num_workers}
+        for start, end in ranges
+        for num_workers in (0, 1, 2)
+    ]
+
+
+def _range_hidden(rng: Any) -> list[Case]:
+    """Ranges drawn at grading time: one that does not split evenly and starts past 0, one
+    with fewer records than workers, and one of any length."""
+    starts = [rng.randint(1, 100), rng.randint(0, 100), rng.randint(0, 100)]
+    lengths = [2 * rng.randint(1, 20) + 1, rng.randint(0, 1), rng.randint(0, 40)]
+    return _range_cases(
+        [(start, start + length) for start, length in zip(starts, lengths, strict=True)]
+    )
+
+
+RANGE_RECORDS = Check(
+    name="dataset.range_records",
+    doc="RangeRecords(start, end) yields start..end-1 exactly once with 0, 1 and 2 workers",
+    scenario=_range_scenario,
+    reference=_range_reference,
+    judge=_range_judge,
+    visible=_range_cases([(3, 14), (0, 1), (5, 5)]),
+    hidden=_range_hidden,
+    refuses=None,
+)
+check_range_records, check_range_records_hidden = RANGE_RECORDS.functions()
+
+
 __all__ = [
+    "CSV_DATASET",
+    "RANGE_RECORDS",
     "CheckFailure",
     "CountingTransform",
     "check_csv_dataset",
     "check_csv_dataset_hidden",
     "check_range_records",
     "check_range_records_hidden",
+    "csv_text",
     "loader_records",
     "read_reference",
     "write_csv",

@@ -1,11 +1,18 @@
-"""Checks for chapter 02_parameter: counting, freezing, and a module with a buffer."""
+"""Checks for chapter 02_parameter: counting, freezing, and a module with a buffer.
+
+Each check is a scenario (hand the student's code a known net or data made from the case's
+seed, record what comes back) and a judge (the count, the frozen set or ``BatchNorm1d``'s
+running mean on the same inputs); see :mod:`autograder.checking`.
+"""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from autograder.report import call_student, expect, expect_tensor, hidden_rng
+from autograder.checking import Case, Check, Delegation, Observation, Recorder
+from autograder.plain import DTYPES
+from autograder.report import expect, expect_tensor
 
 DTYPE = torch.float64
 
@@ -24,42 +31,104 @@ def _sample_net(seed: int, width: int = 4) -> nn.Module:
     return net
 
 
-def check_count_parameters(count_parameters, seed: int = 0, width: int = 4) -> None:
-    """``count_parameters`` counts scalars, all of them or only the trainable ones, not buffers."""
-    net = _sample_net(seed, width)
+# --------------------------------------------------------------------------------------------
+# count_parameters
+
+
+def _count_call(net: str, trainable_only: bool) -> str:
+    return f"count_parameters(net, trainable_only={trainable_only}) on\n{net}"
+
+
+def _count_scenario(count_parameters, case: Case, obs: Recorder) -> None:
     for trainable_only in (False, True):
-        call = f"count_parameters(net, trainable_only={trainable_only}) on\n{net}"
-        expected = sum(p.numel() for p in net.parameters() if p.requires_grad or not trainable_only)
-        got = call_student(call, count_parameters, net, trainable_only=trainable_only)
+        net = _sample_net(case["seed"], case["width"])
+        call = _count_call(repr(net), trainable_only)
+        got = obs.call(call, count_parameters, net, trainable_only=trainable_only)
+        obs[f"count.{trainable_only}"] = got
+
+
+def _count_reference(case: Case) -> dict:
+    net = _sample_net(case["seed"], case["width"])
+    return {
+        "net": repr(net),
+        "counts": {
+            trainable_only: sum(
+                p.numel() for p in net.parameters() if p.requires_grad or not trainable_only
+            )
+            for trainable_only in (False, True)
+        },
+    }
+
+
+def _count_judge(case: Case, reference: dict, obs: Observation) -> None:
+    for trainable_only, expected in reference["counts"].items():
+        call = _count_call(reference["net"], trainable_only)
+        got = obs[f"count.{trainable_only}"]
         why = "sum numel() over parameters; BatchNorm's running stats are buffers, not parameters"
         if trainable_only:
             why = "with trainable_only=True, skip parameters whose requires_grad is False"
         expect(type(got) is int and got == expected, call, expected, got, why)
 
 
-def check_count_parameters_hidden(count_parameters) -> None:
-    """:func:`check_count_parameters` on widths and seeds drawn at grading time."""
-    rng = hidden_rng()
-    check_count_parameters(count_parameters, seed=rng.getrandbits(32), width=rng.randint(1, 16))
+COUNT_PARAMETERS = Check(
+    name="parameter.count_parameters",
+    doc="count_parameters counts scalars, all of them or only the trainable ones, not buffers",
+    scenario=_count_scenario,
+    reference=_count_reference,
+    judge=_count_judge,
+    visible=[{"seed": 0, "width": 4}],
+    hidden=lambda rng: [{"seed": rng.getrandbits(32), "width": rng.randint(1, 16)}],
+    refuses=Delegation(task="the count", forbidden=("torch.nn.utils.parameters_to_vector",)),
+)
+check_count_parameters, check_count_parameters_hidden = COUNT_PARAMETERS.functions()
 
 
-def check_freeze(freeze, prefixes: tuple[str, ...] = ("0.", "4.")) -> None:
-    """``freeze(net, prefixes)`` stops exactly the named parameters from learning."""
+# --------------------------------------------------------------------------------------------
+# freeze
+
+
+def _freeze_net() -> nn.Module:
     net = _sample_net(seed=0)
     net[0].weight.requires_grad_(True)
-    before = {name: p for name, p in net.named_parameters()}
-    call = f"freeze(net, {list(prefixes)}) on\n{net}"
-    call_student(call, freeze, net, list(prefixes))
+    return net
+
+
+def _freeze_call(net: str, prefixes: list[str]) -> str:
+    return f"freeze(net, {list(prefixes)}) on\n{net}"
+
+
+def _freeze_scenario(freeze, case: Case, obs: Recorder) -> None:
+    net = _freeze_net()
+    call = _freeze_call(repr(net), case["prefixes"])
+    before = dict(net.named_parameters())
+    obs.call(call, freeze, net, list(case["prefixes"]))
     after = dict(net.named_parameters())
+    obs["same_objects"] = all(after.get(name) is param for name, param in before.items())
+    obs["requires_grad"] = {name: bool(p.requires_grad) for name, p in after.items()}
+
+    net.train()
+    x = torch.randn(6, 3, generator=torch.Generator().manual_seed(case["seed"]))
+    obs.call(f"{call}\nthen backward()", lambda: net(x).sum().backward())
+    obs["has_grad"] = {name: p.grad is not None for name, p in net.named_parameters()}
+
+
+def _freeze_reference(case: Case) -> dict:
+    net = _freeze_net()
+    return {"net": repr(net), "names": [name for name, _ in net.named_parameters()]}
+
+
+def _freeze_judge(case: Case, reference: dict, obs: Observation) -> None:
+    prefixes = tuple(case["prefixes"])
+    call = _freeze_call(reference["net"], case["prefixes"])
     expect(
-        all(after[name] is before[name] for name in before),
+        obs["same_objects"],
         call,
         "the same Parameter objects, with requires_grad changed",
         "new Parameter objects",
         "change requires_grad in place; an optimizer holds the old objects",
     )
-    expected = {name: not name.startswith(tuple(prefixes)) for name in before}
-    got = {name: p.requires_grad for name, p in after.items()}
+    expected = {name: not name.startswith(prefixes) for name in reference["names"]}
+    got = obs["requires_grad"]
     expect(
         got == expected,
         f"{call}\nrequires_grad of each parameter",
@@ -67,10 +136,7 @@ def check_freeze(freeze, prefixes: tuple[str, ...] = ("0.", "4.")) -> None:
         got,
         "freeze a parameter when its name starts with one of the prefixes, and only then",
     )
-
-    net.train()
-    net(torch.randn(6, 3)).sum().backward()
-    got_grads = {name: p.grad is not None for name, p in net.named_parameters()}
+    got_grads = obs["has_grad"]
     expect(
         got_grads == expected,
         f"{call}\nthen backward(): which parameters got a .grad",
@@ -79,21 +145,107 @@ def check_freeze(freeze, prefixes: tuple[str, ...] = ("0.", "4.")) -> None:
     )
 
 
-def check_freeze_hidden(freeze) -> None:
-    """:func:`check_freeze` on a prefix set drawn at grading time."""
-    rng = hidden_rng()
-    choices = ["0.", "1.", "3.", "3.0.", "4.", "4.bias", "0.weight"]
-    check_freeze(freeze, tuple(rng.sample(choices, rng.randint(1, 3))))
+FREEZE_CHOICES = ["0.", "1.", "3.", "3.0.", "4.", "4.bias", "0.weight"]
+
+FREEZE = Check(
+    name="parameter.freeze",
+    doc="freeze(net, prefixes) stops exactly the named parameters from learning",
+    scenario=_freeze_scenario,
+    reference=_freeze_reference,
+    judge=_freeze_judge,
+    visible=[{"prefixes": ["0.", "4."], "seed": 0}],
+    hidden=lambda rng: [
+        {
+            "prefixes": rng.sample(FREEZE_CHOICES, rng.randint(1, 3)),
+            "seed": rng.getrandbits(32),
+        }
+    ],
+    refuses=None,
+)
+check_freeze, check_freeze_hidden = FREEZE.functions()
 
 
-def check_running_mean(
-    RunningMean: type, num_features: int = 3, momentum: float = 0.1, batches: int = 3, seed: int = 0
-) -> None:
-    """``RunningMean`` keeps a buffer updated exactly like ``BatchNorm1d.running_mean``."""
-    built = f"RunningMean({num_features}, momentum={momentum})"
-    mine = call_student(built, RunningMean, num_features, momentum=momentum)
-    expect(isinstance(mine, nn.Module), built, "an nn.Module", type(mine).__name__)
-    params = [name for name, _ in mine.named_parameters()]
+# --------------------------------------------------------------------------------------------
+# RunningMean
+
+
+def _rm_built(case: Case) -> str:
+    return f"RunningMean({case['num_features']}, momentum={case['momentum']})"
+
+
+def _rm_batches(case: Case) -> list[torch.Tensor]:
+    """The training batches, then the eval batch, made from the case's seed on either side."""
+    generator = torch.Generator().manual_seed(case["seed"])
+    features = case["num_features"]
+    batches = [
+        torch.randn(5, features, dtype=DTYPE, generator=generator) * 3 + step
+        for step in range(case["batches"])
+    ]
+    return [*batches, torch.randn(4, features, dtype=DTYPE, generator=generator)]
+
+
+def _rm_train_call(built: str, step: int, x: torch.Tensor) -> str:
+    return f"{built} in train mode, batch {step + 1} of shape {tuple(x.shape)}"
+
+
+def _rm_eval_call(built: str, x: torch.Tensor) -> str:
+    return f"{built} in eval mode on x of shape {tuple(x.shape)}"
+
+
+def _rm_scenario(RunningMean: type, case: Case, obs: Recorder) -> None:
+    built = _rm_built(case)
+    mine = obs.call(built, RunningMean, case["num_features"], momentum=case["momentum"])
+    obs["type"] = type(mine).__name__
+    obs["is_module"] = isinstance(mine, nn.Module)
+    if not obs["is_module"]:
+        return
+    obs["parameters"] = obs.call(
+        f"{built}.named_parameters()", lambda: [name for name, _ in mine.named_parameters()]
+    )
+    obs["buffers"] = obs.call(
+        f"{built}.named_buffers()", lambda: [name for name, _ in mine.named_buffers()]
+    )
+    obs["state_keys"] = obs.call(f"{built}.state_dict()", lambda: list(mine.state_dict()))
+    mine = obs.call(f"{built}.to(torch.float64)", mine.to, DTYPE)
+    moved = f"{built}.to(torch.float64)"
+    running_mean = obs.call(f"{moved}.running_mean", getattr, mine, "running_mean")
+    dtype = getattr(running_mean, "dtype", None)
+    obs["dtype"] = str(dtype).removeprefix("torch.") if isinstance(dtype, torch.dtype) else None
+    obs["start"] = running_mean
+
+    *batches, last = _rm_batches(case)
+    obs.call(f"{built}.train()", mine.train)
+    for step, x in enumerate(batches):
+        call = _rm_train_call(built, step, x)
+        obs[f"train.{step}"] = obs.call(call, mine, x)
+        obs[f"train.{step}.running_mean"] = obs.call(
+            f"{call}: running_mean afterwards", getattr, mine, "running_mean", None
+        )
+    obs.call(f"{built}.eval()", mine.eval)
+    call = _rm_eval_call(built, last)
+    obs["eval"] = obs.call(call, mine, last)
+    obs["eval.running_mean"] = obs.call(
+        f"{call}: running_mean", getattr, mine, "running_mean", None
+    )
+
+
+def _rm_reference(case: Case) -> dict:
+    reference = nn.BatchNorm1d(
+        case["num_features"], momentum=case["momentum"], affine=False, dtype=DTYPE
+    )
+    *batches, last = _rm_batches(case)
+    start = reference.running_mean.clone()
+    train = []
+    for x in batches:
+        reference(x)
+        train.append((x - x.mean(0), reference.running_mean.clone()))
+    return {"start": start, "train": train, "eval": last - reference.running_mean}
+
+
+def _rm_judge(case: Case, reference: dict, obs: Observation) -> None:
+    built = _rm_built(case)
+    expect(obs["is_module"], built, "an nn.Module", obs["type"])
+    params = obs["parameters"]
     expect(
         params == [],
         f"{built}.named_parameters()",
@@ -101,61 +253,70 @@ def check_running_mean(
         params,
         "running_mean is state, not something an optimizer should learn",
     )
-    buffers = dict(mine.named_buffers())
+    buffers = obs["buffers"]
     expect(
         "running_mean" in buffers,
         f"{built}.named_buffers()",
         ["running_mean"],
-        list(buffers),
+        buffers,
         "use self.register_buffer('running_mean', ...)",
     )
     expect(
-        "running_mean" in mine.state_dict(),
+        "running_mean" in obs["state_keys"],
         f"{built}.state_dict().keys()",
         ["running_mean"],
-        list(mine.state_dict()),
+        obs["state_keys"],
         "a persistent buffer is saved",
     )
-    mine = mine.to(DTYPE)
+    dtype = obs["dtype"]
     expect(
-        mine.running_mean.dtype == DTYPE,
+        dtype == "float64",
         f"{built}.to(torch.float64).running_mean.dtype",
         DTYPE,
-        mine.running_mean.dtype,
+        DTYPES.get(dtype, dtype),
         "a buffer moves with .to(); a plain attribute does not",
     )
+    expect_tensor(f"{built}.running_mean at the start", reference["start"], obs["start"])
 
-    reference = nn.BatchNorm1d(num_features, momentum=momentum, affine=False, dtype=DTYPE)
-    expect_tensor(f"{built}.running_mean at the start", reference.running_mean, mine.running_mean)
-    generator = torch.Generator().manual_seed(seed)
-    mine.train()
-    for step in range(batches):
-        x = torch.randn(5, num_features, dtype=DTYPE, generator=generator) * 3 + step
-        call = f"{built} in train mode, batch {step + 1} of shape {tuple(x.shape)}"
-        got = call_student(call, mine, x)
-        reference(x)
-        expect_tensor(call, x - x.mean(0), got)
-        expect_tensor(f"{call}: running_mean afterwards", reference.running_mean, mine.running_mean)
-
-    mine.eval()
-    x = torch.randn(4, num_features, dtype=DTYPE, generator=generator)
-    call = f"{built} in eval mode on x of shape {tuple(x.shape)}"
-    got = call_student(call, mine, x)
-    expect_tensor(call, x - reference.running_mean, got)
+    *batches, last = _rm_batches(case)
+    for step, x in enumerate(batches):
+        output, running_mean = reference["train"][step]
+        call = _rm_train_call(built, step, x)
+        expect_tensor(call, output, obs[f"train.{step}"])
+        expect_tensor(
+            f"{call}: running_mean afterwards", running_mean, obs[f"train.{step}.running_mean"]
+        )
+    call = _rm_eval_call(built, last)
+    expect_tensor(call, reference["eval"], obs["eval"])
     expect_tensor(
         f"{call}: running_mean must not change in eval mode",
-        reference.running_mean,
-        mine.running_mean,
+        reference["train"][-1][1],
+        obs["eval.running_mean"],
     )
 
 
-def check_running_mean_hidden(RunningMean: type) -> None:
-    """:func:`check_running_mean` on sizes, momenta and data drawn at grading time."""
-    rng = hidden_rng()
-    check_running_mean(
-        RunningMean,
-        num_features=rng.randint(1, 8),
-        momentum=round(rng.uniform(0.01, 0.9), 3),
-        batches=rng.randint(2, 5),
-        seed=rng.getrandbits(32),
-    )
+def _rm_hidden(rng) -> list[Case]:
+    return [
+        {
+            "num_features": rng.randint(1, 8),
+            "momentum": round(rng.uniform(0.01, 0.9), 3),
+            "batches": rng.randint(2, 5),
+            "seed": rng.getrandbits(32),
+        }
+    ]
+
+
+RUNNING_MEAN = Check(
+    name="parameter.running_mean",
+    doc="RunningMean keeps a buffer updated exactly like BatchNorm1d.running_mean",
+    scenario=_rm_scenario,
+    reference=_rm_reference,
+    judge=_rm_judge,
+    visible=[{"num_features": 3, "momentum": 0.1, "batches": 3, "seed": 0}],
+    hidden=_rm_hidden,
+    refuses=Delegation(
+        task="the running mean",
+        forbidden=("torch.nn.modules.batchnorm", "torch.nn.functional.batch_norm"),
+    ),
+)
+check_running_mean, check_running_mean_hidden = RUNNING_MEAN.functions()

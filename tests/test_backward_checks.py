@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import random
+import sys
+
 import pytest
 import torch
 from conftest import solution_namespace
 from torch import nn
 
-from autograder import CheckFailure
+from autograder import CheckFailure, plain
 from autograder import backward as checks
+from autograder.checking import Delegation, Observation, Recorder
 
 SOLUTION = solution_namespace("03_backward")
 LR, Swish = SOLUTION["LR"], SOLUTION["Swish"]
@@ -392,15 +397,23 @@ def test_swish_check_names_the_mistake(wrong, message):
     assert "Swish" in str(failure.value)
 
 
+def _gradcheck(Swish):
+    """gradcheck alone: recorded on the student's side, judged from the plain observations."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(5, dtype=torch.float64, generator=g, requires_grad=True)
+    obs = Recorder()
+    checks.record_gradcheck(obs, Swish, x)
+    checks.judge_gradcheck((5,), Observation(plain.roundtrip(dict(obs))))
+
+
 @pytest.mark.parametrize("wrong", [SigmoidGradientOnly, IgnoresGradOutput])
 def test_gradcheck_alone_fails_a_wrong_backward(wrong):
-    x = torch.randn(5, dtype=torch.float64, requires_grad=True)
     with pytest.raises(CheckFailure, match="gradcheck compares your backward"):
-        checks._check_gradcheck(wrong, x)
+        _gradcheck(wrong)
 
 
 def test_gradcheck_passes_the_solution():
-    checks._check_gradcheck(Swish, torch.randn(5, dtype=torch.float64, requires_grad=True))
+    _gradcheck(Swish)
 
 
 def test_unimplemented_swish_is_reported_as_such():
@@ -415,3 +428,111 @@ def test_unimplemented_swish_is_reported_as_such():
 
     with pytest.raises(CheckFailure, match="not implemented yet"):
         checks.check_swish(Stub)
+
+
+# --- the reference is out of reach ------------------------------------------------------------
+
+
+def _from_callers(names, accept):
+    """The first local with one of ``names`` in a calling frame that ``accept``s, or None."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        for name in names:
+            value = frame.f_locals.get(name)
+            if accept(value):
+                return value
+        frame = frame.f_back
+    return None
+
+
+class GradientsFromTheChecker(LR):
+    """Copies autograd's dw and db from the checking code's frames (the old check held them in
+    locals named dw and db while it called backward); zeros when there are none."""
+
+    def backward(self, x, yhat, y):
+        def like(shape):
+            return lambda value: isinstance(value, torch.Tensor) and tuple(value.shape) == shape
+
+        dw = _from_callers(("dw",), like(tuple(self.w.shape)))
+        db = _from_callers(("db",), like(()))
+        self.grads["dw"] = dw.clone() if dw is not None else torch.zeros_like(self.w)
+        self.grads["db"] = db.clone() if db is not None else torch.zeros_like(self.b)
+
+
+def test_backward_cannot_read_autograd_from_the_calling_frames():
+    with pytest.raises(CheckFailure, match="backward\\(x, yhat, y\\): grads\\['dw'\\]"):
+        checks.check_lr_backward(GradientsFromTheChecker)
+    with pytest.raises(CheckFailure, match="backward\\(x, yhat, y\\)"):
+        checks.check_lr_backward_hidden(GradientsFromTheChecker)
+
+
+class GradientFromTheChecker(torch.autograd.Function):
+    """Returns a tensor named expected found in a calling frame as its gradient, else zeros."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * torch.sigmoid(x)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        found = _from_callers(
+            ("expected", "reference", "ref"),
+            lambda value: isinstance(value, torch.Tensor) and value.shape == grad_output.shape,
+        )
+        return found.clone() if found is not None else grad_output * 0
+
+
+def test_swish_backward_cannot_read_the_expected_gradient():
+    with pytest.raises(CheckFailure, match="then backward\\(gradient=v\\), v random: x.grad"):
+        checks.check_swish(GradientFromTheChecker)
+
+
+OWN_GRADIENTS = Delegation(
+    task="the gradients and the update",
+    forbidden=(
+        "torch.autograd",
+        "torch.func",
+        "torch.optim",
+        "torch.nn.functional.binary_cross_entropy",
+        "torch.nn.modules.loss",
+    ),
+    autograd=True,
+)
+
+
+@pytest.mark.parametrize(
+    ("check", "name", "refuses"),
+    [
+        (checks.LR_FORWARD, "backward.lr_forward", OWN_GRADIENTS),
+        (checks.LR_BACKWARD, "backward.lr_backward", OWN_GRADIENTS),
+        (checks.LR_FINITE_DIFFERENCES, "backward.lr_finite_differences", OWN_GRADIENTS),
+        (checks.LR_OPTIMIZE, "backward.lr_optimize", OWN_GRADIENTS),
+        (checks.LR_TRAINING, "backward.lr_training", OWN_GRADIENTS),
+        (
+            checks.SWISH,
+            "backward.swish",
+            Delegation(
+                task="Swish's forward and backward",
+                forbidden=(
+                    "torch.nn.functional.silu",
+                    "torch.nn.modules.activation.SiLU",
+                    "torch.autograd",
+                    "torch.func",
+                ),
+                allowed=("torch.autograd.Function", "torch.autograd.function.FunctionCtx"),
+                autograd=True,
+            ),
+        ),
+    ],
+)
+def test_checks_are_named_and_their_cases_are_plain_data(check, name, refuses):
+    assert check.name == name
+    assert check.refuses == refuses
+    for case in check.cases(hidden=False) + check.cases(hidden=True, rng=random.Random(3)):
+        assert json.loads(json.dumps(case)) == case
+
+
+def test_hidden_backward_cases_also_use_finite_differences():
+    cases = checks.LR_BACKWARD.cases(hidden=True, rng=random.Random(5))
+    assert {case["oracle"] for case in cases} == {"autograd", "finite differences"}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from collections.abc import Mapping, Sequence
 
 import pytest
@@ -15,8 +16,9 @@ from conftest import solution_namespace
 from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import RandomSampler, default_collate
 
-from autograder import CheckFailure
+from autograder import CheckFailure, plain
 from autograder import dataloader as checks
+from autograder.checking import judge_case, observe
 from autograder.course import REPO
 
 SOLUTION = solution_namespace("06_dataloader")
@@ -315,25 +317,34 @@ def test_simple_loader_message_points_at_the_differing_batch():
     assert "torch gives: tensor([" in text and "yours gave: tensor([" in text
 
 
+def grade_apart(check, target, cases):
+    """As the batch grader does it: torch's answers come from where no student code ran (here:
+    before it runs), the observations cross as plain data, and the judge decides."""
+    references = [check.reference(case) for case in cases]
+    for case, reference in zip(cases, references, strict=True):
+        data = plain.decode(plain.loads(plain.dumps(observe(check, target, case))))
+        judge_case(check, case, data, reference)
+
+
 def test_replacing_torch_functions_earns_nothing(monkeypatch):
     def unshuffled_everywhere(dataset, batch_size=1, shuffle=False, **kwargs):
         """Makes every shuffle the identity by replacing torch.randperm, then loads in order."""
         monkeypatch.setattr(torch, "randperm", lambda n, **_: torch.arange(n))
         yield from simple_loader(dataset, batch_size, False, **kwargs)
 
-    with pytest.raises(CheckFailure, match="torch.randperm was replaced"):
-        checks.check_simple_loader(unshuffled_everywhere)
+    with pytest.raises(CheckFailure, match="DataLoader first draws a base seed"):
+        grade_apart(checks.SIMPLE_LOADER, unshuffled_everywhere, checks.SIMPLE_LOADER.visible)
     monkeypatch.undo()
 
     real_stack = torch.stack
 
     def answers_then_patches(batch):
-        """Answers correctly, and swaps torch.stack for a wrapper it could later bend."""
-        monkeypatch.setattr(torch, "stack", lambda *args, **kwargs: real_stack(*args, **kwargs))
+        """Answers wrongly, and bends torch.stack so that default_collate would agree."""
+        monkeypatch.setattr(torch, "stack", lambda *args, **kwargs: real_stack(*args, **kwargs) + 1)
         return my_collate(batch)
 
-    with pytest.raises(CheckFailure, match="torch.stack was replaced"):
-        checks.check_my_collate(answers_then_patches)
+    with pytest.raises(CheckFailure, match="values differ"):
+        grade_apart(checks.MY_COLLATE, answers_then_patches, checks.MY_COLLATE.visible)
 
 
 def test_unimplemented_stubs_are_reported_as_such():
@@ -413,3 +424,59 @@ def test_samples_per_second_counts_every_sample():
     rate = bench.samples_per_second(make_loader, repeats=2)
     assert len(calls) == 2 and rate > 0
     assert bench.batch_length([torch.zeros(7, 2), torch.zeros(7)]) == 7
+
+
+# ---------------------------------------------------------------- reading the checker's frames
+
+
+def from_the_callers(*names):
+    """The first local called one of ``names`` in the frames that called this student's code:
+    where a check that computed torch's answer beside the student's call would have kept it."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        for name in names:
+            if name in frame.f_locals:
+                return frame.f_locals[name]
+        frame = frame.f_back
+    return None
+
+
+def pad_from_the_frames(batch):
+    """Pads nothing: returns torch's answer if a caller holds it, else an empty guess."""
+    found = from_the_callers("expected", "reference", "ref")
+    if isinstance(found, tuple) and len(found) == 3:
+        return found
+    return torch.zeros(len(batch), 0), torch.zeros(len(batch)), torch.zeros(len(batch))
+
+
+def collate_from_the_frames(batch):
+    """Collates nothing: returns default_collate's batch if a caller holds it."""
+    found = from_the_callers("expected", "reference", "ref")
+    return found if found is not None else list(batch)
+
+
+def loader_from_the_frames(dataset, generator=None, **options):
+    """Loads nothing: yields DataLoader's batches if a caller holds them, and copies the state of
+    the reference generator into its own."""
+    batches = from_the_callers("expected")
+    source = from_the_callers("reference", "ref")
+    if generator is not None and isinstance(source, torch.Generator):
+        generator.set_state(source.get_state())
+    yield from batches if isinstance(batches, list) else []
+
+
+@pytest.mark.parametrize(
+    ("check", "cheat"),
+    [
+        (checks.check_pad_collate, pad_from_the_frames),
+        (checks.check_my_collate, collate_from_the_frames),
+        (checks.check_simple_loader, loader_from_the_frames),
+    ],
+    ids=["pad_collate", "my_collate", "simple_loader"],
+)
+def test_torch_answer_is_not_in_the_callers_frames(check, cheat):
+    """The scenario that calls the student's code never holds torch's answer."""
+    with pytest.raises(CheckFailure):
+        check(cheat)
+    with pytest.raises(CheckFailure):
+        check.check.functions()[1](cheat)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import random
+import sys
+
 import pytest
 import torch
 from conftest import solution_namespace
@@ -9,6 +13,7 @@ from torch import nn
 
 from autograder import CheckFailure
 from autograder import parameter as checks
+from autograder.checking import Delegation
 
 SOLUTION = solution_namespace("02_parameter")
 count_parameters = SOLUTION["count_parameters"]
@@ -140,3 +145,74 @@ def test_running_mean_check_names_the_mistake(wrong, message):
     with pytest.raises(CheckFailure, match="RunningMean") as failure:
         checks.check_running_mean(wrong)
     assert message in str(failure.value)
+
+
+def _from_callers(accept):
+    """The first local named expected, reference or ref in a calling frame that ``accept``s."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        for name in ("expected", "reference", "ref"):
+            value = frame.f_locals.get(name)
+            if accept(value):
+                return value
+        frame = frame.f_back
+    return None
+
+
+def count_from_the_checker(module, trainable_only=False):
+    """Returns the count the checking code computed, read from its frames (the old checks held
+    ``expected`` in the frame that called the student's function)."""
+    found = _from_callers(lambda value: type(value) is int)
+    return found if found is not None else -1
+
+
+def test_the_reference_is_not_in_the_frames_the_student_code_runs_in():
+    with pytest.raises(CheckFailure, match="count_parameters"):
+        checks.check_count_parameters(count_from_the_checker)
+    with pytest.raises(CheckFailure, match="count_parameters"):
+        checks.check_count_parameters_hidden(count_from_the_checker)
+
+
+class BendsTheCheckersBatchNorm(SwappedMomentum):
+    """A wrong update that makes a BatchNorm1d found in a calling frame agree with it: momentum 0
+    and this module's running mean (the old check stepped its BatchNorm beside the student's)."""
+
+    def forward(self, x):
+        out = super().forward(x)
+        found = _from_callers(lambda value: isinstance(value, nn.BatchNorm1d))
+        if found is not None:
+            found.momentum = 0.0
+            with torch.no_grad():
+                found.running_mean.copy_(self.running_mean)
+        return out
+
+
+def test_running_mean_cannot_bend_a_batchnorm_of_the_checker():
+    with pytest.raises(CheckFailure, match="running_mean afterwards"):
+        checks.check_running_mean(BendsTheCheckersBatchNorm)
+
+
+@pytest.mark.parametrize(
+    ("check", "name", "refuses"),
+    [
+        (
+            checks.COUNT_PARAMETERS,
+            "parameter.count_parameters",
+            Delegation(task="the count", forbidden=("torch.nn.utils.parameters_to_vector",)),
+        ),
+        (checks.FREEZE, "parameter.freeze", None),
+        (
+            checks.RUNNING_MEAN,
+            "parameter.running_mean",
+            Delegation(
+                task="the running mean",
+                forbidden=("torch.nn.modules.batchnorm", "torch.nn.functional.batch_norm"),
+            ),
+        ),
+    ],
+)
+def test_checks_are_named_and_their_cases_are_plain_data(check, name, refuses):
+    assert check.name == name
+    assert check.refuses == refuses
+    for case in check.cases(hidden=False) + check.cases(hidden=True, rng=random.Random(3)):
+        assert json.loads(json.dumps(case)) == case
