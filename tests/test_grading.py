@@ -21,7 +21,7 @@ import pytest
 from conftest import solution_cells
 from nbgrader.api import Gradebook
 
-from autograder.course import REPO, nbgrader, stems, venv_env
+from autograder.course import REPO, fill_in, nbgrader, stems, venv_env
 from autograder.grade.compare import nbgrader_autograde
 from autograder.grade.demo import HONEST, write_demo_class
 from autograder.grade.submissions import STATUSES
@@ -165,6 +165,34 @@ def test_correct_answers_get_full_marks_in_every_assignment(tmp_path):
     for r in rows:
         assert r["status"] == "graded", r
         assert float(r["score"]) == float(r["max_score"]) > 0, r
+
+
+def test_a_loop_beside_a_crashing_student_is_timed_out_not_killed(tmp_path):
+    """Regression: a worker killed by one student's garbage on the result channel was replaced
+    with a live worker's uid range, and its clean-up killed the other's looping student
+    (graded kernel_died after warm-up plus one notebook, ~9-32 s, instead of timed_out)."""
+    release = nbformat.read(REPO / "notebooks" / STEM / "module.ipynb", as_version=4)
+    first = next(c for c in release.cells if c.metadata.get("nbgrader", {}).get("solution"))
+    first_id = first.metadata["nbgrader"]["grade_id"]
+    answers = {
+        # fd 3 is the channel now, 211 was the old design's result pipe.
+        "a_garbage": "import os\nfor fd in (3, 211):\n    try:\n"
+        '        os.write(fd, b"[" * 200000 + b"\\n")\n    except OSError:\n        pass',
+        "b_loop": "while True:\n    pass",
+        "c_exit": "import os\nos._exit(0)",
+    }
+    for student, code in answers.items():
+        folder = tmp_path / "subs" / student / STEM
+        folder.mkdir(parents=True)
+        nbformat.write(fill_in(release, {first_id: code}), str(folder / "module.ipynb"))
+    command = [sys.executable, "-m", "autograder", "grade", str(tmp_path / "subs")]
+    command += ["--out", str(tmp_path / "out"), "--assignment", STEM, "--jobs", "2"]
+    command += ["--cell-timeout", "20", "--no-progress"]
+    result = subprocess.run(command, capture_output=True, text=True, env=venv_env(), timeout=300)
+    assert result.returncode == 0, result.stderr
+    with open(tmp_path / "out" / "grades.csv") as handle:
+        statuses = {r["student"]: r["status"] for r in csv.DictReader(handle)}
+    assert statuses == {"a_garbage": "tampered", "b_loop": "timed_out", "c_exit": "kernel_died"}
 
 
 def test_infinite_loop_times_out_and_the_rest_is_graded(graded):
