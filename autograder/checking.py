@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import random
+import types
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -161,7 +162,9 @@ def describe(target: Any) -> dict:
         methods = {}
         for name, value in list(vars(target).items()):
             function = getattr(value, "__func__", value)
-            if callable(function):
+            # Functions only: a metaclass's helper classes (Function._backward_cls) are not
+            # methods the student wrote or copied.
+            if isinstance(function, types.FunctionType | types.BuiltinFunctionType):
                 methods[name] = _qualified(function)
         return {"kind": "class", "name": _qualified(target), "mro": mro, "methods": methods}
     if callable(target):

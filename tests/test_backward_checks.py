@@ -264,7 +264,7 @@ def test_training_check_fails_models_that_do_not_learn(wrong):
     with pytest.raises(CheckFailure) as failure:
         checks.check_lr_training(wrong)
     assert "accuracy" in str(failure.value)
-    assert "autograd and optim.SGD reach 1.000" in str(failure.value)
+    assert "autograd and plain SGD reach 1.000" in str(failure.value)
 
 
 def test_separable_blobs_are_separable_and_need_a_bias():

@@ -148,9 +148,9 @@ def grade(cells: list[Cell], lane: Lane, uid: int, limits: Limits, cases: Cases)
 
     started = time.monotonic()
     result = Graded()
-    student = [transform(c.source) for c in cells if c.kind == "code"]
+    student = {c.index: transform(c.source) for c in cells if c.kind == "code"}
     setup = [c.source for c in cells if c.kind == "setup"]
-    unfollowable = delegation.unfollowable(student, setup)
+    unfollowable = delegation.unfollowable(list(student.values()), setup)
     channel = lane.spawn(uid, limits.memory_mb, limits.cell_timeout)
     end = started + limits.budget
     pending = list(cells)
@@ -159,7 +159,9 @@ def grade(cells: list[Cell], lane: Lane, uid: int, limits: Limits, cases: Cases)
             cell = pending.pop(0)
             deadline = min(end, time.monotonic() + limits.cell_timeout + GRACE)
             if cell.kind == "grade":
-                _grade_cell(cell, channel, deadline, cases, student, setup, unfollowable, result)
+                # What ran before the grade cell defines the object it checks.
+                before = [source for index, source in student.items() if index < cell.index]
+                _grade_cell(cell, channel, deadline, cases, before, setup, unfollowable, result)
             else:
                 result.outputs[cell.index] = _run(cell, channel, deadline, result)
     except TimedOut:
