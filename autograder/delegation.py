@@ -31,6 +31,7 @@ import gc
 import importlib
 import importlib.util
 import inspect
+import itertools
 import re
 import sys
 import types
@@ -93,7 +94,6 @@ _MUTATORS = frozenset(
     | {"discard", "__setitem__", "__delitem__", "__setattr__", "__delattr__"}
 )
 _MISSING: Any = object()
-_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
 #: Nodes with nothing to read in them.
 _LEAVES = frozenset(
@@ -113,7 +113,7 @@ _MAX_SENTENCES = 50
 
 
 def delegated(
-    cells: list[str], target: str, rule: Delegation | None, context: Iterable[str] = ()
+    cells: list[str], target: str, rule: Delegation | None, context: list[str] = ()
 ) -> list[str]:
     """Sentences naming what the student's code for ``target`` hands to torch or to the course's
     helpers; ``[]`` when nothing.
@@ -126,14 +126,14 @@ def delegated(
         return _unique(_Program(cells, context).delegated(str(target), _Judge(rule)))
 
 
-def unfollowable(cells: list[str], context: Iterable[str] = ()) -> list[str]:
+def unfollowable(cells: list[str], context: list[str] = ()) -> list[str]:
     """Sentences naming code anywhere in the student's cells that a static reading cannot follow,
     or that reaches the grader's internals; ``[]`` when nothing."""
     with _quiet_gc():
         return _unique(_Program(cells, context).unfollowable())
 
 
-def delegated_at_run_time(description: Any, rule: Delegation | None) -> list[str]:
+def delegated_at_run_time(description: dict, rule: Delegation | None) -> list[str]:
     """Sentences from the target's description as the student's process reported it
     (:func:`autograder.checking.describe`): a forbidden class in its MRO, a method whose origin
     is forbidden, a function that is torch's. Untrusted plain data: any other shape gives ``[]``."""
@@ -154,7 +154,7 @@ def delegated_at_run_time(description: Any, rule: Delegation | None) -> list[str
                 out.append(f"{short} subclasses {verdict}: write {judge.task} yourself")
     methods = description.get("methods")
     if isinstance(methods, dict):
-        for method, origin in list(methods.items())[:2000]:
+        for method, origin in itertools.islice(methods.items(), 2000):
             if not (isinstance(method, str) and isinstance(origin, str)) or len(method) > 200:
                 continue
             if verdict := judge.run_time(origin):
