@@ -46,6 +46,7 @@ REGISTRY: dict[str, Check] = {}
 
 RAISED = "@raised"
 TARGET = "@target"
+PROCESS = "@process"
 
 
 @dataclass(frozen=True)
@@ -144,11 +145,49 @@ def observe(check: Check, target: Any, case: Case) -> dict:
     """Run the scenario of ``check`` on ``target`` for ``case``; the observations, encoded."""
     obs = Recorder()
     obs[TARGET] = describe(target)
+    before = interception()
     try:
         check.scenario(target, case, obs)
     except (Exception, SystemExit) as error:  # noqa: BLE001 - the student's error is data
         obs[RAISED] = {"call": obs.label, "error": error}
+    after = interception()
+    obs[PROCESS] = {what: max(before[what], after[what]) for what in before}
     return dict(obs)
+
+
+def interception() -> dict[str, int]:
+    """What changes how torch runs for the whole process: global module hooks, torch function
+    and dispatch modes, trace and profile functions. Honest exercises use none of them."""
+    import sys
+
+    import torch
+    from torch.nn.modules import module as nn_module
+
+    counts = {
+        "torch function modes": torch._C._len_torch_function_stack(),
+        "torch dispatch modes": torch._C._len_torch_dispatch_stack(),
+        "sys.settrace": int(sys.gettrace() is not None),
+        "sys.setprofile": int(sys.getprofile() is not None),
+    }
+    for name in dir(nn_module):
+        if name.startswith("_global_") and name.endswith("hooks"):
+            counts[name.removeprefix("_").replace("_", " ")] = len(getattr(nn_module, name))
+    return counts
+
+
+def intercepted(data: Any) -> list[str]:
+    """Sentences naming the process-wide interception the scenario reported, [] when none."""
+    report = data.get(PROCESS) if isinstance(data, dict) else None
+    if not isinstance(report, dict):
+        return []  # no scenario ran (the target was missing); a forged report is the student's
+    found = [f"{what} ({count})" for what, count in report.items() if count != 0]
+    if not found:
+        return []
+    return [
+        "your notebook changes how torch runs for the whole process ("
+        + ", ".join(str(f) for f in found)
+        + "): the grader cannot tell what your code computes"
+    ]
 
 
 def describe(target: Any) -> dict:
@@ -234,6 +273,8 @@ def judge_case(check: Check, case: Case, data: Any, reference: Any) -> None:
     """Decide one case from its decoded observations; raise CheckFailure when it fails."""
     if not isinstance(data, dict):
         raise CheckFailure("the observations of your code are not a record")
+    for reason in intercepted(data):
+        raise CheckFailure(reason)
     check.judge(case, reference, Observation(data))
 
 

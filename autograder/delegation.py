@@ -11,8 +11,12 @@ executed, and the names they use are resolved against the grader's own torch.
   backward, the course's own reference helpers. A scratch cell that tries torch's version outside
   that code is not the exercise, and is left alone.
 * :func:`unfollowable` names code anywhere in the student's cells that a static reading cannot
-  follow (``exec``, ``getattr(torch, name)``, frames, ``__dict__`` …) or that reaches into the
-  grader's own modules (anything in :mod:`autograder` except calling a ``check_*`` function).
+  follow (``exec``, ``getattr(torch, name)``, frames, ``__dict__`` …), that reaches into the
+  grader's own modules (anything in :mod:`autograder` except calling a ``check_*`` function), or
+  that changes how torch or Python runs for the whole process: a global module hook, a
+  ``TorchFunctionMode``, ``torch.library``, a ``__torch_function__``, a patched module
+  (``torch.isclose = …``, ``nn.Linear.forward = …``). Delegation is judged from the code the
+  exercise reaches, and such code moves computation out of that reach.
 * :func:`delegated_at_run_time` reads what the student's process reported about the target
   (:func:`autograder.checking.describe`: its MRO and where its methods come from) and names a
   forbidden base class or a method copied from torch.
@@ -77,6 +81,34 @@ AUTOGRAD = (
     *("torch.autograd", "torch.func", "torch._functorch", "torch._C._autograd"),
     *("torch._C._functorch", "functorch"),
 )
+#: torch's and Python's process-wide interception (every module call, every saved tensor, every
+#: line run), refused anywhere in the student's cells, whatever they are reached as.
+INTERCEPTING = (
+    *(
+        f"torch.nn.modules.module.register_module_{hook}"
+        for hook in (
+            *("forward_hook", "forward_pre_hook", "full_backward_hook", "full_backward_pre_hook"),
+            *("backward_hook", "buffer_registration_hook", "module_registration_hook"),
+            "parameter_registration_hook",
+        )
+    ),
+    "torch.autograd.graph.saved_tensors_hooks",
+    *("threading.settrace", "threading.setprofile"),
+    *("threading.settrace_all_threads", "threading.setprofile_all_threads"),
+)
+#: Modules all of whose contents intercept or rewrite what torch runs.
+INTERCEPTING_MODULES = (
+    *("torch.library", "torch._library", "torch.overrides", "torch.utils._python_dispatch"),
+    *("torch._C", "torch._ops", "torch._custom_op", "torch._custom_ops"),
+)
+#: Methods that make torch hand its calls to the class that defines them.
+INTERCEPTING_METHODS = frozenset({"__torch_function__", "__torch_dispatch__"})
+#: Settings an honest notebook changes for the whole process: flags, not code.
+SETTINGS = (
+    *("torch.backends", "os.environ", "pandas.options"),
+    *("matplotlib.rcParams", "matplotlib.pyplot.rcParams"),
+)
+OPAQUE = "the grader cannot tell what it computes"
 #: Always allowed: they only turn autograd off.
 HARMLESS = ("torch.no_grad", "torch.inference_mode")
 
@@ -273,6 +305,84 @@ def _dynamic_callable(path: str) -> str | None:
         if found is not _MISSING and found is _lookup(name)[0]:
             return name
     return None
+
+
+@functools.cache
+def _intercepting_objects() -> tuple[tuple[str, Any], ...]:
+    return tuple(
+        (name, found) for name in INTERCEPTING if (found := _lookup(name)[0]) is not _MISSING
+    )
+
+
+def _defined_in_intercepting(value: Any) -> str | None:
+    """The interception module a class (or one of its bases) or function is defined in. Not
+    ``torch._C``: torch's own builtins (``torch.Generator``, ``F.linear``) say they are from it."""
+    kinds = getattr(value, "__mro__", ()) if isinstance(value, type) else (value,)
+    for kind in kinds if isinstance(kinds, tuple) else ():
+        home = _home(kind)
+        for module in INTERCEPTING_MODULES:
+            if home and module != "torch._C" and _under(home, module):
+                return module
+    return None
+
+
+@functools.lru_cache(maxsize=8192)
+def _intercepting(path: str) -> str | None:
+    """How to name the process-wide interception a path is, passes through or derives from:
+    the hook's name, or the path itself when it is in (or from) an interception module."""
+
+    def shown(name: str) -> str:
+        return name.rsplit(".", 1)[-1] if name.startswith("torch") else name
+
+    for name in INTERCEPTING:
+        hook = name.rsplit(".", 1)[-1]
+        spelled = (name, f"torch.nn.modules.{hook}") if hook.startswith("register_") else (name,)
+        if any(_under(path, spelling) for spelling in spelled):
+            return shown(name)
+    if any(_under(path, module) for module in INTERCEPTING_MODULES):
+        return path
+    if len(path.split(".")) > _MAX_PARTS:
+        return None
+    for value in _lookup(path)[1]:
+        for name, found in _intercepting_objects():
+            if value is found:
+                return shown(name)
+        if isinstance(value, types.ModuleType):
+            home = value.__name__
+            if isinstance(home, str) and any(_under(home, m) for m in INTERCEPTING_MODULES):
+                return path
+        elif (isinstance(value, type) or inspect.isroutine(value)) and _defined_in_intercepting(
+            value
+        ):
+            return path
+    return None
+
+
+def _code_like(value: Any) -> bool:
+    return isinstance(value, (types.ModuleType, type)) or inspect.isroutine(value)
+
+
+@functools.lru_cache(maxsize=8192)
+def _patches(path: str, container: bool, modules: frozenset[str]) -> bool:
+    """Whether changing ``path`` (an attribute, or a container's contents) changes a module, a
+    class or an object held by one, for the whole process. ``modules`` are the names an
+    ``import`` statement binds to modules, for those the grader has not loaded."""
+    parts = path.split(".")
+    if len(parts) < 2 or len(parts) > _MAX_PARTS:
+        return False
+    found = _lookup(path)[0]
+    setting = any(_under(path, setting) for setting in SETTINGS)
+    if setting and (found is _MISSING or not _code_like(found)):
+        return False
+    if container:
+        # ``torch.nn.modules.module._global_forward_hooks[0] = f``; not ``torch.Tensor.add(…)``.
+        return found is not _MISSING and not _code_like(found)
+    owner = ".".join(parts[:-1])
+    found, trace = _lookup(owner)
+    if found is not _MISSING or owner in modules:
+        return True
+    # An attribute of a loaded module that is not there yet: a submodule not imported here.
+    return len(trace) == len(parts) - 2 and isinstance(trace[-1], types.ModuleType)
 
 
 class _Judge:
@@ -493,6 +603,7 @@ class _Import:
     imported: str  # what was imported (``import a.b`` binds ``a`` and imports ``a.b``)
     line: int
     module_scope: bool
+    statement: bool = False  # ``import a.b``: a, a.b are modules, whatever the grader loaded
 
 
 @dataclass(slots=True)
@@ -509,6 +620,11 @@ class _Facts:
     mutated: set[str] = field(default_factory=set)
     mutates_params: bool = False
     passes: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
+    #: What code changes in place: an attribute (``x.a = …``, ``setattr(x, "a", …)``), or the
+    #: contents of a container (``x.a[k] = …``, ``x.a.update(…)``), when True.
+    patches: list[tuple[_Chain, bool]] = field(default_factory=list)
+    #: ``__torch_function__`` and the like, named anywhere.
+    intercepts: list[tuple[int, str]] = field(default_factory=list)
 
 
 def _getattr_constant(node: ast.AST) -> bool:
@@ -614,7 +730,7 @@ def _imports(node: ast.Import | ast.ImportFrom, line: int, module_scope: bool) -
             top = alias.name.split(".")[0]
             bound = alias.asname or top
             path = alias.name if alias.asname else top
-            yield _Import(bound, path, alias.name, line, module_scope)
+            yield _Import(bound, path, alias.name, line, module_scope, statement=True)
         elif alias.name != "*":
             base = "." * node.level + (node.module or "")
             path = f"{base}.{alias.name}" if base and not base.endswith(".") else base + alias.name
@@ -704,6 +820,8 @@ class _Walker:
             elif kind is ast.Call:
                 self._call(node, ctx, stack)
             elif kind is ast.FunctionDef or kind is ast.AsyncFunctionDef:
+                if node.name in INTERCEPTING_METHODS:
+                    self.facts.intercepts.append((node.lineno, node.name))
                 args = node.args
                 parts = [*node.decorator_list, *args.defaults, *args.kw_defaults, node.returns]
                 parts += [a.annotation for a in _arguments(args) if a is not None]
@@ -725,6 +843,7 @@ class _Walker:
             else:
                 if kind is ast.Subscript and isinstance(node.ctx, (ast.Store, ast.Del)):
                     self._mutate(_root_name(node.value), ctx)
+                    self._patch(node.value, (), node.lineno, ctx, container=True)
                 elif kind is ast.keyword and node.arg == "requires_grad":
                     value = node.value
                     if not (isinstance(value, ast.Constant) and value.value in (False, None)):
@@ -733,6 +852,10 @@ class _Walker:
                     for key in node.keys:
                         if isinstance(key, ast.Constant) and key.value == "requires_grad":
                             self.facts.autograd.append((key.lineno, "passes requires_grad=", None))
+                        if isinstance(key, ast.Constant) and key.value in INTERCEPTING_METHODS:
+                            self.facts.intercepts.append((key.lineno, key.value))
+                if kind is ast.keyword and node.arg in INTERCEPTING_METHODS:
+                    self.facts.intercepts.append((node.value.lineno, node.arg))
                 for name in reversed(node._fields):
                     value = getattr(node, name, None)
                     if isinstance(value, list):
@@ -741,6 +864,8 @@ class _Walker:
                         stack.append(value)
 
     def _name(self, node: ast.Name, ctx: _Ctx) -> None:
+        if node.id in INTERCEPTING_METHODS:
+            self.facts.intercepts.append((node.lineno, node.id))
         if isinstance(node.ctx, ast.Load):
             role = self.roles.get(id(node), ("load", ""))
             self._use(node.id, (), node.lineno, ctx, role)
@@ -772,6 +897,8 @@ class _Walker:
         for index, attr in enumerate(attrs):
             if attr in DYNAMIC_ATTRIBUTES:
                 self.facts.dynamic.append((line, f".{attr}"))
+            if attr in INTERCEPTING_METHODS:
+                self.facts.intercepts.append((line, attr))
             receiver = token if index == 0 else None
             if attr == "backward":
                 self.facts.autograd.append((line, "calls .backward()", receiver))
@@ -785,6 +912,7 @@ class _Walker:
         if isinstance(root, ast.Name):
             if stored:
                 self._mutate(root.id, ctx)
+                self._patch(root, attrs, line, ctx)
             self._use(root.id, attrs, line, ctx, role)
         else:
             stack.append(root)
@@ -801,12 +929,25 @@ class _Walker:
                     self.facts.dynamic.append((line, f".{name.value}"))
                 elif name.value == "requires_grad" and func.id == "setattr":
                     self.facts.autograd.append((line, "sets .requires_grad", None))
+                if constant and name.value in INTERCEPTING_METHODS:
+                    self.facts.intercepts.append((line, name.value))
                 if func.id != "getattr" and args:
                     self._mutate(_root_name(args[0]), ctx)
+                    if constant:
+                        self._patch(args[0], (name.value,), line, ctx)
         elif isinstance(func, ast.Attribute) and func.attr in _MUTATORS:
             self._mutate(_root_name(func.value), ctx)
             if func.attr in ("__setattr__", "__delattr__") and args:
                 self._mutate(_root_name(args[0]), ctx)
+                # ``torch.__setattr__("isclose", f)``, ``object.__setattr__(torch, "isclose", f)``
+                second = args[1] if len(args) > 1 else None
+                for owner, name in ((func.value, args[0]), (args[0], second)):
+                    named = isinstance(name, ast.Constant) and isinstance(name.value, str)
+                    self._patch(owner, (name.value if named else func.attr,), line, ctx)
+                    if named and name.value in INTERCEPTING_METHODS:
+                        self.facts.intercepts.append((line, name.value))
+            else:
+                self._patch(func.value, (), line, ctx, container=True)
         if isinstance(func, ast.Name):
             names = [a.id for a in args if isinstance(a, ast.Name)]
             names += [k.value.id for k in node.keywords if isinstance(k.value, ast.Name)]
@@ -833,6 +974,20 @@ class _Walker:
         if isinstance(root, ast.Name) and root.id not in ctx.locals:
             return "name", root.id
         return None, None
+
+    def _patch(
+        self, node: ast.AST, attrs: tuple[str, ...], line: int, ctx: _Ctx, container: bool = False
+    ) -> None:
+        """Note that code changes ``node.attrs`` (or its contents): judged once names resolve."""
+        while isinstance(node, ast.Subscript):  # ``x.hooks[0][1] = f`` changes x.hooks
+            node = node.value
+        if (chain := _pure(node)) is None or chain[0] in ctx.locals:
+            return
+        root, inner = chain
+        local = ctx.imports.get(root)
+        self.facts.patches.append(
+            (_Chain(root, (*inner, *attrs), line, "store", "", local), container)
+        )
 
     def _mutate(self, root: str | None, ctx: _Ctx) -> None:
         if root is None:
@@ -1166,9 +1321,18 @@ class _Program:
         }
         bound = {name for unit in self.units for name in unit.binds}
         typeish = set(aliases) | {u.defines for u in self.student if u.defines}
+        modules = frozenset(
+            ".".join(parts[: index + 1])
+            for unit in self.units
+            for imported in unit.facts.imports
+            if imported.statement
+            for parts in [imported.imported.split(".")]
+            for index in range(len(parts))
+        )
         out = list(self.reasons)
         for unit in self.student:
             facts = unit.facts
+            out += self._process_wide(facts, aliases, bound, modules)
             out += [f"line {line} of a cell uses {what}: {DYNAMIC}" for line, what in facts.dynamic]
             for imported in facts.imports:
                 where = f"line {imported.line} of a cell"
@@ -1209,6 +1373,37 @@ class _Program:
                 if name in context_helpers:
                     out.append(f"line {line} of a cell rebinds {name}: {HELPERS}")
         return out
+
+    def _process_wide(
+        self, facts: _Facts, aliases: dict[str, set[str]], bound: set[str], modules: frozenset[str]
+    ) -> Iterator[str]:
+        """Code that changes how torch or Python runs for the whole process: what it computes
+        is out of reach of any reading that starts from the exercise."""
+
+        def changes(line: int, what: str) -> str:
+            runs = "Python" if what.startswith("threading") else "torch"
+            where = f"line {line} of a cell"
+            return f"{where} changes how {runs} runs for the whole process ({what}): {OPAQUE}"
+
+        for imported in facts.imports:
+            for path in (imported.path, imported.imported):
+                if what := _intercepting(path):
+                    yield changes(imported.line, what)
+        for star, line in facts.stars:
+            if what := _intercepting(star):
+                yield changes(line, what)
+        for line, name in facts.intercepts:
+            yield changes(line, name)
+        for chain in facts.chains:
+            for path in sorted(self._paths(chain, aliases, bound)):
+                if what := _intercepting(path):
+                    yield changes(chain.line, what)
+        for chain, container in facts.patches:
+            for path in sorted(self._paths(chain, aliases, bound)):
+                refused = _under(path, "autograder") or _dynamic_module(path)  # said already
+                if not refused and _patches(path, container, modules):
+                    where = f"line {chain.line} of a cell"
+                    yield f"{where} changes {path} for the whole process: {OPAQUE}"
 
     @staticmethod
     def _self_check(chain: _Chain, roots: set[str]) -> bool:

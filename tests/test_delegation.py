@@ -586,6 +586,106 @@ def test_honest_code_is_followable(code):
     assert unfollowable([*sgd("pass"), code], [SETUP["optimizer"]]) == []
 
 
+GLOBAL_HOOK = (
+    "def compare(module, inputs, output):\n"
+    '    if hasattr(module, "weight") and not isinstance(module, torch.nn.Linear):\n'
+    "        return torch.nn.functional.linear(inputs[0], module.weight, module.bias)\n"
+    "    return output\n"
+)
+PROCESS_WIDE = [
+    GLOBAL_HOOK + "torch.nn.modules.module.register_module_forward_hook(compare)",
+    GLOBAL_HOOK + "from torch.nn.modules.module import register_module_forward_hook as r\n"
+    "r(compare)",
+    GLOBAL_HOOK
+    + "import torch.nn.modules.module as m\nm.register_module_forward_pre_hook(compare)",
+    GLOBAL_HOOK + "hooks = torch.nn.modules.module._global_forward_hooks\nhooks[0] = compare",
+    GLOBAL_HOOK + "torch.nn.modules.module._global_forward_hooks.update({0: compare})",
+    "torch.nn.modules.module.register_module_full_backward_hook(print)",
+    "from torch.overrides import TorchFunctionMode\n"
+    "class Mode(TorchFunctionMode):\n"
+    "    def __torch_function__(self, func, types, args=(), kwargs=None):\n"
+    "        return func(*args, **(kwargs or {}))\n"
+    "with Mode():\n"
+    "    y = torch.ones(2) + 1",
+    "from torch.utils._python_dispatch import TorchDispatchMode as Base\nclass Mode(Base):\n"
+    "    pass",
+    "from torch._subclasses.fake_tensor import FakeTensorMode\nmode = FakeTensorMode()",
+    "class Sneaky:\n    @classmethod\n"
+    "    def __torch_function__(cls, func, types, args=(), kwargs=None):\n        return 0",
+    "class Sneaky:\n    __torch_dispatch__ = staticmethod(print)",
+    'lib = torch.library.Library("aten", "IMPL")',
+    "with torch.autograd.graph.saved_tensors_hooks(print, print):\n    y = torch.ones(2) * 2",
+    "torch._C._set_grad_enabled(True)",
+    "import threading\nthreading.settrace(print)",
+    "torch.isclose = lambda *a, **k: True",
+    "torch.Tensor.__eq__ = lambda a, b: True",
+    "nn.Linear.forward = lambda self, x: x",
+    "del torch.allclose",
+    "math.pi += 1",
+    "import json\njson.dumps = str",
+    "import csv\ncsv.reader = iter",
+    "import numpy as np\nnp.allclose = print",
+    "def patch():\n    import json as j\n    j.loads = str",
+    'setattr(torch, "allclose", print)',
+    'object.__setattr__(torch, "allclose", print)',
+    'torch.__setattr__("allclose", print)',
+    'delattr(torch.nn.Module, "__call__")',
+]
+
+
+@pytest.mark.parametrize("code", PROCESS_WIDE)
+def test_changing_how_torch_runs_for_the_whole_process_is_unfollowable(code):
+    """A scratch cell that never names the exercise can still compute its answer, through a
+    hook, a mode or a patch that torch consults for every module and every op: what it does
+    is out of reach of a reading that starts from the exercise."""
+    sentences = unfollowable([*sgd("pass"), code], [SETUP["module"]])
+    assert sentences
+    assert all(s.startswith("line ") for s in sentences)
+    assert all(s.endswith("the grader cannot tell what it computes") for s in sentences)
+    assert delegated([*sgd("pass"), code], "SGD", OPTIMIZER, [SETUP["module"]]) == []
+
+
+def test_the_process_wide_change_is_named():
+    code = GLOBAL_HOOK + "torch.nn.modules.module.register_module_forward_hook(compare)"
+    assert unfollowable([code], [SETUP["module"]]) == [
+        "line 5 of a cell changes how torch runs for the whole process "
+        "(register_module_forward_hook): the grader cannot tell what it computes"
+    ]
+    assert unfollowable(["x = 1\ntorch.isclose = lambda *a, **k: True"], [SETUP["module"]]) == [
+        "line 2 of a cell changes torch.isclose for the whole process: "
+        "the grader cannot tell what it computes"
+    ]
+    assert unfollowable(['setattr(torch, "allclose", print)'], [SETUP["module"]]) == [
+        "line 1 of a cell changes torch.allclose for the whole process: "
+        "the grader cannot tell what it computes"
+    ]
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "torch.manual_seed(0)",
+        "torch.set_printoptions(precision=3)",
+        "model = nn.Linear(3, 1)\nhandle = model.register_forward_hook(lambda m, i, o: o)\n"
+        "handle.remove()",
+        "with torch.no_grad():\n    y = torch.ones(2) * 2",
+        "x = torch.ones(2, requires_grad=True)\nx.register_hook(print)",
+        "class Own:\n    pass\nOwn.scale = 2\nsetattr(Own, 'shift', 1)\nown = Own()\nown.x = 3",
+        "class Own:\n    def __setattr__(self, name, value):\n"
+        "        object.__setattr__(self, name, value)",
+        "model = nn.Linear(3, 1)\nmodel.weight.data[0] = 1\nmodel.bias = None",
+        "torch.backends.cudnn.deterministic = True\ntorch.backends.cudnn.benchmark = False",
+        "import os\nos.environ['OMP_NUM_THREADS'] = '1'",
+        "import matplotlib.pyplot as plt\nplt.rcParams['figure.figsize'] = (4, 3)",
+        "torch.Tensor.add(torch.ones(1), 1)\nsizes = []\nsizes.append(1)",
+        "g = torch.Generator()\ng.manual_seed(0)\nF = torch.nn.functional\n"
+        "y = F.linear(torch.ones(2), torch.ones(2, 2))",
+    ],
+)
+def test_honest_settings_and_hooks_on_own_objects_are_followable(code):
+    assert unfollowable([*sgd("pass"), code], [SETUP["module"]]) == []
+
+
 def test_the_line_is_named():
     assert unfollowable(["x = 1\n\ny = exec('2')"]) == [
         "line 3 of a cell uses exec(): the grader cannot follow dynamic code"

@@ -105,13 +105,13 @@ class Pending:
 
 
 def run_uid_base() -> int:
-    """The first uid of this run's own range of 10 million; each notebook gets the next one.
+    """The first uid of this run's own range of a million; each notebook gets the next one.
 
     Student processes run as uids nobody else uses, and after each notebook every process of
     its uid is killed, so no two notebooks, in this run or an overlapping one, may share a uid.
-    Two overlapping runs draw the same range with probability 1/300.
+    Two overlapping runs draw the same range with probability 1/3000.
     """
-    return 1_000_000_000 + secrets.randbelow(300) * 10_000_000
+    return 1_000_000_000 + secrets.randbelow(3_000) * 1_000_000
 
 
 def settings_key(options: Options, db_url: str) -> str:
@@ -251,8 +251,6 @@ def _collect(student: str, stem: str, assignment, submissions: Path) -> tuple[Pe
             item.results[name] = unreadable_result(name, definition, "unreadable", why[:500])
     item.stamp, note = _timestamp(submissions, student, stem)
     if note:
-        for result in item.results.values():
-            result.notes.append(note)
         item.notes.append(note)
     item.print_ = digest.hexdigest()[:16]
     return item, jobs
@@ -349,6 +347,7 @@ def _finish(
     again; the batch goes on either way.
     """
     results = [item.results[name] for name in assignment.notebooks]
+    results[0].notes[:0] = item.notes  # notes on the submission as a whole (its timestamp)
     status = worst([r.status for r in results])
     score = sum(r.score for r in results)
     submitted = any(r.status != "missing" for r in results)

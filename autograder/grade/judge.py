@@ -288,7 +288,7 @@ def _grade_cell(cell, channel, deadline, cases, student, setup, unfollowable, re
                 return
             data = plain.decode(answer.get("observation"))
             if number == 0 and isinstance(data, dict):
-                found = delegation.delegated_at_run_time(
+                found = checking.intercepted(data) + delegation.delegated_at_run_time(
                     data.get(checking.TARGET), call.check.refuses
                 )
                 if found:

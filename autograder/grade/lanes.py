@@ -209,6 +209,3 @@ class Lane:
             self.control.close()
         self.process.kill()
         self.process.wait()
-        # The mount point of the zygote's scratch tmpfs, empty outside its namespace.
-        with contextlib.suppress(OSError):
-            (Path("/tmp") / f"autograder-scratch-{self.process.pid}").rmdir()

@@ -110,8 +110,6 @@ def isolate_worker(hide: list[Path], scratch_mb: int = 512) -> Isolation:
         return result
     try:
         _mount(libc, None, "/", None, MS_REC | MS_PRIVATE, None)
-        scratch = Path("/tmp") / f"autograder-scratch-{os.getpid()}"
-        scratch.mkdir(mode=0o711, exist_ok=True)
         mount_points = _mount_points()
         for path in hide:
             if path.is_dir():
@@ -119,11 +117,13 @@ def isolate_worker(hide: list[Path], scratch_mb: int = 512) -> Isolation:
             elif path.exists():
                 _mount(libc, "/dev/null", str(path), None, MS_BIND, None)
         for path in WORLD_WRITABLE:
-            if Path(path).is_dir() and not scratch.is_relative_to(path):
+            if Path(path).is_dir():
                 # /dev/shm stays writable (DataLoader workers need semaphores and shared
-                # tensors there); the worker empties it after every notebook.
+                # tensors there); the zygote empties it after every notebook.
                 mode = "size=256m,mode=1777" if path == SHARED_MEMORY else "size=4k,mode=755"
-                _mount(libc, "tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, mode)
+                _cover(libc, Path(path), mode, _needed())
+        scratch = Path("/tmp") / "autograder-scratch"
+        scratch.mkdir(mode=0o711)
         for point in mount_points:
             if point.startswith(KEEP_MOUNTS) and point != "/":
                 continue
@@ -143,6 +143,30 @@ def isolate_worker(hide: list[Path], scratch_mb: int = 512) -> Isolation:
     except OSError as error:
         result.warnings.append(f"file system isolation failed: {error}")
     return result
+
+
+def _needed() -> list[Path]:
+    """What student processes must still reach: the interpreter, the packages, the course."""
+    import autograder
+
+    course = Path(autograder.__file__).resolve().parents[1]
+    return [Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), course]
+
+
+def _cover(libc, folder: Path, options: str, keep: list[Path]) -> None:
+    """An empty tmpfs over ``folder`` (the host's /tmp, say), with the ``keep`` paths under it
+    bound back, read-only, as they were (a clone or a virtual environment under /tmp)."""
+    kept = {p: os.open(p, os.O_PATH | os.O_DIRECTORY) for p in keep if p.is_relative_to(folder)}
+    try:
+        _mount(libc, "tmpfs", str(folder), "tmpfs", MS_NOSUID | MS_NODEV, options)
+        for path, fd in sorted(kept.items()):
+            path.mkdir(parents=True, exist_ok=True)
+            _mount(libc, f"/proc/self/fd/{fd}", str(path), None, MS_BIND | MS_REC, None)
+            flags = MS_REMOUNT | MS_BIND | MS_RDONLY | _flags(str(path))
+            _mount(libc, None, str(path), None, flags, None)
+    finally:
+        for fd in kept.values():
+            os.close(fd)
 
 
 def empty_shared_memory() -> None:
