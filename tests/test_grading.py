@@ -249,7 +249,10 @@ def test_always_equal_results_earn_no_points_for_the_lie(graded):
     assert score(graded, "s15_always_equal") < float(row(graded, "s01_correct")["max_score"])
     if STEM == "01_module":
         assert score(graded, "s15_always_equal") == 0
-    assert "subclass _Agreeable" in all_outputs(graded, "s15_always_equal")
+    # A tensor subclass overriding __torch_function__ is process-wide interception: refused
+    # before any comparison (and it never crosses the boundary as a tensor).
+    assert row(graded, "s15_always_equal")["status"] == "review"
+    assert "__torch_function__" in all_outputs(graded, "s15_always_equal")
 
 
 def test_student_code_cannot_read_solutions(graded):
