@@ -30,9 +30,9 @@ from pathlib import Path
 import nbformat
 
 from autograder.course import NOTEBOOKS, SOLUTIONS, answers, fill_in, stems, venv_env
-from autograder.grade.batch import default_jobs
 from autograder.grade.compare import nbgrader_autograde
 from autograder.grade.demo import EXERCISES_ONLY, write_demo_class
+from autograder.grade.lanes import default_jobs
 
 
 def make_class(folder: Path, copies: int) -> list[str]:

@@ -63,10 +63,6 @@ def course_dir(out_dir: Path) -> Path:
     return out_dir / "course"
 
 
-def default_db_url(out_dir: Path) -> str:
-    return f"sqlite:///{(out_dir / 'gradebook.db').resolve()}"
-
-
 def source_hash(stem: str) -> str:
     digest = hashlib.sha256()
     for path in sorted((SOLUTIONS / stem).glob("*.ipynb")):

@@ -31,10 +31,10 @@ import nbformat
 from nbgrader.api import Gradebook
 from tqdm import tqdm
 
-from autograder.course import REPO, stems, venv_env
+from autograder.course import stems, venv_env
 from autograder.grade import assignments as course_setup
 from autograder.grade import files, judge, outputs
-from autograder.grade.lanes import Lane
+from autograder.grade.lanes import Lane, default_db_url, start
 from autograder.grade.submissions import (
     NotebookResult,
     judge_cells,
@@ -44,10 +44,6 @@ from autograder.grade.submissions import (
     unreadable_result,
     worst,
 )
-
-
-def default_jobs() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 @dataclass
@@ -122,25 +118,23 @@ def settings_key(options: Options, db_url: str) -> str:
     return hashlib.sha256(json.dumps(settings).encode()).hexdigest()[:12]
 
 
-def grade_class(options: Options) -> list[dict]:
-    """Grade every submission not graded yet; write all outputs; return the CSV rows."""
+def grade_class(options: Options, lanes: list[Lane] | None = None) -> list[dict]:
+    """Grade every submission not graded yet; write all outputs; return the CSV rows.
+
+    ``lanes`` may be started by the caller before this module's imports (torch, nbgrader),
+    so that the zygotes warm up meanwhile; by default they are started here.
+    """
     os.environ["PATH"] = venv_env()["PATH"]  # nbgrader's Gradebook runs `alembic`
     out = options.out.resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    db_url = options.db_url or course_setup.default_db_url(out)
+    db_url = options.db_url or default_db_url(out)
     chosen = options.assignments or stems()
     unknown = sorted(set(chosen) - set(stems()))
-    if unknown:
-        raise SystemExit(f"unknown assignment(s): {', '.join(unknown)}; known: {stems()}")
     submissions = options.submissions.resolve()
-    config = {
-        "sandbox": options.sandbox,
-        "hide": [str(p) for p in _hidden_paths(submissions, out, db_url, options.hide)],
-    }
-    lanes = [
-        Lane(config, out / "workers.log") for _ in range(max(1, options.jobs or default_jobs()))
-    ]
+    if lanes is None:
+        lanes = start(options.jobs, submissions, out, db_url, options.hide, options.sandbox)
     try:
+        if unknown:
+            raise SystemExit(f"unknown assignment(s): {', '.join(unknown)}; known: {stems()}")
         return _grade(options, out, db_url, chosen, submissions, lanes)
     finally:
         for lane in lanes:
@@ -185,6 +179,9 @@ def _grade(options, out: Path, db_url: str, chosen: list[str], submissions: Path
         total=len(pending), unit="submission", disable=not options.progress, file=sys.stderr
     )
     limits = judge.Limits(options.cell_timeout, options.budget, options.memory_mb)
+    cases = judge.Cases()
+    calls = [call for stem in chosen for call in _check_calls(assignments[stem])]
+    threading.Thread(target=cases.warm, args=(calls,), daemon=True).start()
     with Gradebook(db_url) as gradebook:
         for item in finished:
             _finish(item, assignments[item.stem], gradebook, out, ledger)
@@ -194,7 +191,7 @@ def _grade(options, out: Path, db_url: str, chosen: list[str], submissions: Path
             (out / "sandbox.json").write_text(json.dumps(status, indent=1))
             for warning in status.get("warnings", []):
                 tqdm.write(f"warning: sandbox: {warning}", file=sys.stderr)
-            for job, result in _run_jobs(jobs, lanes, limits):
+            for job, result in _run_jobs(jobs, lanes, limits, cases):
                 item = pending[(job.student, job.stem)]
                 item.results[job.name] = result
                 item.waiting.discard(job.name)
@@ -272,12 +269,26 @@ def _timestamp(submissions: Path, student: str, stem: str) -> tuple[str | None, 
     return stamp, ""
 
 
-def _run_jobs(jobs: list[Job], lanes: list[Lane], limits: judge.Limits):
+def _check_calls(assignment) -> list[judge.CheckCall]:
+    """Every check call of an assignment's grade cells, read from the instructor's source."""
+    calls = []
+    for definition in assignment.notebooks.values():
+        setup: list[str] = []
+        for cell in definition.cells.values():
+            if cell.cell_type != "code" or cell.solution:
+                continue
+            if cell.grade:
+                calls += judge.grade_calls(cell.source, setup)
+            elif cell.locked:
+                setup.append(cell.source)
+    return calls
+
+
+def _run_jobs(jobs: list[Job], lanes: list[Lane], limits: judge.Limits, cases: judge.Cases):
     """Grade the jobs on the lanes in parallel; yield (job, result) as each notebook ends."""
     free: queue.Queue[Lane] = queue.Queue()
     for lane in lanes:
         free.put(lane)
-    cases = judge.Cases()
     base = run_uid_base()
     uids = itertools.count(base)
     uid_lock = threading.Lock()
@@ -318,20 +329,6 @@ def _grade_ids(notebook, points_by_index: dict[int, float]) -> dict[str, float]:
         meta = notebook.cells[index].metadata.get("nbgrader", {})
         ids[meta.get("grade_id", str(index))] = points
     return ids
-
-
-def _hidden_paths(submissions: Path, out: Path, db_url: str, extra: list[Path]) -> list[Path]:
-    """What student code must not see: submissions, solutions, outputs and gradebook."""
-    paths = [submissions, out, REPO / "solutions", *extra]
-    if db_url.startswith("sqlite:///"):
-        database = Path(db_url[len("sqlite:///") :])
-        database.parent.mkdir(parents=True, exist_ok=True)
-        database.touch()  # an empty file is an empty SQLite database; it must exist to be hidden
-        paths.append(database)
-    git = REPO / ".git"
-    if git.is_dir():
-        paths.append(git)
-    return [p.resolve() for p in paths if p.exists()]
 
 
 def _finish(

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from autograder.grade.batch import default_jobs
+from autograder.grade.lanes import default_jobs
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,6 +50,15 @@ def main(argv: list[str] | None = None) -> int:
         students = write_demo_class(args.folder)
         print(f"wrote {len(students)} demo students into {args.folder}")
         return 0
+    from autograder.grade import lanes as lanes_module
+
+    started = time.monotonic()
+    # The zygotes start importing torch now, while this process imports the grader.
+    out = args.out.resolve()
+    db_url = args.db or lanes_module.default_db_url(out)
+    lanes = lanes_module.start(
+        args.jobs, args.submissions.resolve(), out, db_url, args.hide, not args.no_sandbox
+    )
     from autograder.grade import outputs
     from autograder.grade.batch import Options, grade_class
 
@@ -66,8 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         hide=args.hide,
         progress=not args.no_progress,
     )
-    started = time.monotonic()
-    rows = grade_class(options)
+    rows = grade_class(options, lanes)
     stems = list(dict.fromkeys(r["assignment"] for r in rows))
     print(outputs.summary_table(rows, stems))
     print(

@@ -90,6 +90,9 @@ class Cases:
     """The batch's cases and torch's references: hidden cases drawn once per batch, here."""
 
     def __init__(self, seed: int | None = None) -> None:
+        import torch
+
+        torch.set_num_threads(1)  # one judge thread beside the student processes, no contention
         self.seed = secrets.randbits(64) if seed is None else seed
         self.hidden: dict[str, list[dict]] = {}
         self.references: dict[str, Any] = {}
@@ -105,12 +108,23 @@ class Cases:
                 self.hidden[check.name] = check.hidden(rng)
             return self.hidden[check.name]
 
+    def reference(self, check: Check, case: dict) -> Any:
+        """torch's answer for ``case``, computed once per batch (call with the lock held)."""
+        key = checking.case_key(check, case)
+        if key not in self.references:
+            self.references[key] = check.reference(case)
+        return self.references[key]
+
     def judge(self, check: Check, case: dict, data: Any) -> None:
         with self.lock:
-            key = checking.case_key(check, case)
-            if key not in self.references:
-                self.references[key] = check.reference(case)
-            checking.judge_case(check, case, data, self.references[key])
+            checking.judge_case(check, case, data, self.reference(check, case))
+
+    def warm(self, calls: list[CheckCall]) -> None:
+        """Compute the batch's references ahead (in a thread, while the zygotes warm up)."""
+        for call in calls:
+            for case in self.of(call.check, call.hidden):
+                with self.lock:
+                    self.reference(call.check, case)
 
 
 @dataclass

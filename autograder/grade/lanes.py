@@ -20,9 +20,12 @@ import sys
 import time
 from pathlib import Path
 
-from autograder import plain
-from autograder.course import venv_env
+from autograder.course import REPO, venv_env
 from autograder.grade import sandbox
+
+#: The largest answer a student process may send (the plain-data codec's message limit,
+#: :data:`autograder.plain.MAX_BYTES`; this module imports no torch, so zygotes start first).
+MAX_ANSWER = 32 * 2**20
 
 #: How long a channel is read after its student process was killed, and how much of it.
 DRAIN_SECONDS = 0.2
@@ -54,11 +57,14 @@ class Channel:
     def ask(self, request: dict, deadline: float) -> dict:
         """Send ``request`` (a fresh ``id`` is added); return the one answer that matches it."""
         request = dict(request, id=secrets.token_hex(8))
-        self._send(plain.dumps(request), deadline)
+        self._send(json.dumps(request).encode() + b"\n", deadline)
         line = self._line(deadline)
         if self.buffer or self._pending():
             raise Violation("more than one answer to one request")
-        answer = plain.loads(line)
+        try:
+            answer = json.loads(line)
+        except (ValueError, RecursionError):
+            raise Violation("an answer that is not JSON") from None
         if not isinstance(answer, dict) or answer.get("id") != request["id"]:
             raise Violation("an answer that matches no request")
         return answer
@@ -78,8 +84,8 @@ class Channel:
 
     def _line(self, deadline: float) -> bytes:
         while b"\n" not in self.buffer:
-            if len(self.buffer) > plain.MAX_BYTES:
-                raise Violation(f"an answer over {plain.MAX_BYTES} bytes")
+            if len(self.buffer) > MAX_ANSWER:
+                raise Violation(f"an answer over {MAX_ANSWER} bytes")
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimedOut()
@@ -128,6 +134,38 @@ class Channel:
     def close(self) -> None:
         self.sock.close()
         os.close(self.pidfd)
+
+
+def default_jobs() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def default_db_url(out_dir: Path) -> str:
+    return f"sqlite:///{(out_dir / 'gradebook.db').resolve()}"
+
+
+def hidden_paths(submissions: Path, out: Path, db_url: str, extra: list[Path]) -> list[Path]:
+    """What student code must not see: submissions, solutions, outputs and gradebook."""
+    paths = [submissions, out, REPO / "solutions", *extra]
+    if db_url.startswith("sqlite:///"):
+        database = Path(db_url[len("sqlite:///") :])
+        database.parent.mkdir(parents=True, exist_ok=True)
+        database.touch()  # an empty file is an empty SQLite database; it must exist to be hidden
+        paths.append(database)
+    git = REPO / ".git"
+    if git.is_dir():
+        paths.append(git)
+    return [p.resolve() for p in paths if p.exists()]
+
+
+def start(jobs: int, submissions: Path, out: Path, db_url: str, hide: list[Path], sandbox_on: bool):
+    """``jobs`` lanes, their zygotes warming up at once (call this before importing torch)."""
+    out.mkdir(parents=True, exist_ok=True)
+    config = {
+        "sandbox": sandbox_on,
+        "hide": [str(p) for p in hidden_paths(submissions, out, db_url, hide)],
+    }
+    return [Lane(config, out / "workers.log") for _ in range(max(1, jobs or default_jobs()))]
 
 
 class Lane:

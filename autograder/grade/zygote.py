@@ -33,6 +33,8 @@ from autograder.grade import sandbox
 #: The student process's channel to the judge; every other descriptor is closed in it.
 CHANNEL_FD = 3
 MESSAGE = 1 << 16
+#: Modules of the package that no scenario needs (course tools, the grader's own reading).
+TOOLS = ("course", "release", "delegation")
 
 
 def warm_up() -> None:
@@ -46,7 +48,7 @@ def warm_up() -> None:
     import autograder
 
     for module in pkgutil.iter_modules(autograder.__path__):
-        if not module.ispkg and not module.name.startswith("_"):
+        if not module.ispkg and not module.name.startswith("_") and module.name not in TOOLS:
             importlib.import_module(f"autograder.{module.name}")
     from autograder.grade.student import transform
 
