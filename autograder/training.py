@@ -397,17 +397,7 @@ def _train_judge(case: Case, reference: dict, obs: Observation) -> None:
             "gradients were off while training: do not run train_epoch under torch.no_grad()",
         )
     _judge_steps(call, reference, _listed(obs["steps"]))
-    state = obs["state"]
-    state = state if isinstance(state, dict) else {}
-    for name, want in reference["state"].items():
-        why = _difference(want, state.get(name))
-        if why is not None:
-            fail(
-                f"{call}\nmodel.state_dict()[{name!r}] after the epoch",
-                want,
-                _detached(state.get(name)),
-                f"{why}\n  hint: {LOOP_HINT}",
-            )
+    _judge_state(call, "after the epoch", reference["state"], obs["state"], _difference, LOOP_HINT)
     _judge_mean(
         f"{call}\nthe value train_epoch returned",
         "train_epoch",
@@ -576,17 +566,8 @@ def _evaluate_judge(case: Case, reference: dict, obs: Observation) -> None:
         f"evaluate left the model in {_mode(after)} mode; it was in {_mode(before)} mode "
         "before: remember model.training and restore it (model.train(was_training))",
     )
-    state = obs["state"]
-    state = state if isinstance(state, dict) else {}
-    for name, want in reference["state"].items():
-        why = _exact(want, state.get(name))
-        if why is not None:
-            fail(
-                f"{call}\nmodel.state_dict()[{name!r}] after evaluate",
-                want,
-                _detached(state.get(name)),
-                f"{why}\n  hint: evaluating must not change the model",
-            )
+    hint = "evaluating must not change the model"
+    _judge_state(call, "after evaluate", reference["state"], obs["state"], _exact, hint)
     returned = obs["returned"]
     if not (isinstance(returned, tuple | list) and len(returned) == 2):
         fail(
@@ -927,6 +908,20 @@ def _same_floats(want: list, got: Any) -> bool:
         and len(got) == len(want)
         and all(type(a) in (int, float) and a == b for a, b in zip(got, want, strict=True))
     )
+
+
+def _judge_state(call: str, when: str, wanted: dict, state: Any, compare, hint: str) -> None:
+    """Every entry of the model's state_dict, as ``compare`` (close or exact) sees it."""
+    state = state if isinstance(state, dict) else {}
+    for name, want in wanted.items():
+        why = compare(want, state.get(name))
+        if why is not None:
+            fail(
+                f"{call}\nmodel.state_dict()[{name!r}] {when}",
+                want,
+                _detached(state.get(name)),
+                f"{why}\n  hint: {hint}",
+            )
 
 
 def _difference(want: torch.Tensor, got: Any) -> str | None:
