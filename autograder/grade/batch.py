@@ -23,7 +23,7 @@ import secrets
 import sys
 import threading
 import warnings
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -313,14 +313,8 @@ def _run_jobs(jobs: list[Job], lanes: list[Lane], limits: judge.Limits, cases: j
 
     with ThreadPoolExecutor(max_workers=len(lanes)) as pool:
         futures = {pool.submit(one, job): job for job in jobs}
-        for future in _as_completed(futures):
+        for future in as_completed(futures):
             yield futures[future], future.result()
-
-
-def _as_completed(futures):
-    from concurrent.futures import as_completed
-
-    return as_completed(futures)
 
 
 def _grade_ids(notebook, points_by_index: dict[int, float]) -> dict[str, float]:
