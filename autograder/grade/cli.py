@@ -1,4 +1,5 @@
-"""Command line: ``python -m autograder grade SUBMISSIONS_DIR --out OUT_DIR`` and friends."""
+"""Command line: ``python -m autograder grade SUBMISSIONS_DIR --out OUT_DIR``, ``check NOTEBOOK``
+and ``demo FOLDER``."""
 
 from __future__ import annotations
 
@@ -6,8 +7,6 @@ import argparse
 import sys
 import time
 from pathlib import Path
-
-from autograder.grade.lanes import default_jobs
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument(
         "--assignment", action="append", default=[], metavar="STEM", help="repeatable; default all"
     )
-    grade.add_argument("--jobs", type=int, default=default_jobs(), help="workers (default: cores)")
+    grade.add_argument("--jobs", type=int, default=0, help="workers (default: one per core)")
     grade.add_argument("--cell-timeout", type=float, default=60.0, help="seconds per cell")
     grade.add_argument("--budget", type=float, default=300.0, help="seconds per notebook")
     grade.add_argument("--memory-mb", type=int, default=1024, help="memory cap per notebook")
@@ -37,6 +36,15 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--hide", type=Path, action="append", default=[], help="also hide PATH")
     grade.add_argument("--no-sandbox", action="store_true", help="no namespaces, no uid drop")
     grade.add_argument("--no-progress", action="store_true", help="no progress bar")
+    check = commands.add_parser(
+        "check",
+        help="run a notebook's visible tests in a fresh kernel: a line per test, N/M points",
+        description="Run NOTEBOOK's visible tests in a fresh Jupyter kernel and print each "
+        "test's points, pass or fail and the first line of its message, then the total. "
+        "Exit code 0 only when every test passes.",
+    )
+    check.add_argument("notebook", type=Path, metavar="NOTEBOOK.ipynb")
+    check.add_argument("--timeout", type=float, default=300.0, help="seconds per cell")
     demo = commands.add_parser("demo", help="write the synthetic demo class into a folder")
     demo.add_argument("folder", type=Path)
     return parser
@@ -44,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "check":
+        from autograder import selfcheck
+
+        return selfcheck.main(args.notebook, args.timeout)
     if args.command == "demo":
         from autograder.grade.demo import write_demo_class
 

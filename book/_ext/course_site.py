@@ -12,10 +12,18 @@ myst-nb labels the summary of a hidden code cell "Toggle hidden content" while i
 "Show code cell source": a screen reader then announces a name that is not the visible text
 (axe: label-content-name-mismatch). The summary is rendered here without that label, so its
 name is the text it shows.
+
+The site also serves the course's ``autograder`` package as a wheel under ``wheels/``, with an
+``index.html`` listing it, so that a student notebook opened anywhere (downloaded alone, Colab,
+Binder) can ``pip install --find-links <site>/wheels/ day12-autograder`` from its setup cell.
 """
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -80,9 +88,52 @@ def visit_hidden_cell(self: Any, node: nodes.Element) -> None:
     self.body.append("</summary>\n")
 
 
+#: What the wheel is built from: the package and the files its metadata names.
+WHEEL_SOURCES = ("pyproject.toml", "README.md", "autograder")
+
+
+def build_wheel(repo_root: Path, destination: Path) -> Path:
+    """Build the ``autograder`` wheel into ``destination``; write an index page; return the wheel.
+
+    It is built from a scratch copy of the package, so setuptools leaves no ``build/`` or
+    ``*.egg-info`` in the repository, and with no build isolation, so nothing is downloaded.
+    """
+    shutil.rmtree(destination, ignore_errors=True)
+    destination.mkdir(parents=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        for name in WHEEL_SOURCES:
+            source = repo_root / name
+            if source.is_dir():
+                shutil.copytree(
+                    source, Path(scratch) / name, ignore=shutil.ignore_patterns("__pycache__")
+                )
+            else:
+                shutil.copy(source, Path(scratch) / name)
+        command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation"]
+        subprocess.run(
+            [*command, "--quiet", "--wheel-dir", str(destination), scratch],
+            check=True,
+            capture_output=True,
+        )
+    (wheel,) = destination.glob("*.whl")
+    links = f'<a href="{wheel.name}">{wheel.name}</a>'
+    (destination / "index.html").write_text(
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        "<title>The course's checks</title></head>\n"
+        f"<body><h1>The course's checks</h1><p>{links}</p></body></html>\n"
+    )
+    return wheel
+
+
+def publish_wheel(app: Sphinx, exception: Exception | None) -> None:
+    if exception is None and app.builder.format == "html":
+        build_wheel(Path(app.srcdir), Path(app.outdir) / "wheels")
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     # After sphinx-book-theme (priority 500) has added its buttons.
     app.connect("html-page-context", aim_launch_buttons, priority=501)
     app.connect("html-page-context", drop_duplicate_scripts)
+    app.connect("build-finished", publish_wheel)
     app.add_node(HideCodeCellNode, override=True, html=(visit_hidden_cell, depart_HideCellInput))
     return {"parallel_read_safe": True, "parallel_write_safe": True}
