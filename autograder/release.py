@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 from pathlib import Path
 
 import nbformat
@@ -24,7 +25,8 @@ import yaml
 from autograder.course import NOTEBOOKS, REPO, SOLUTIONS, generate, make_course, stems
 from autograder.selfcheck import first_check
 
-#: The setup cell's code; ``{url}`` is the site's address, ``{points}`` the tests' points.
+#: The setup cell's code: ``{url}`` is the site's address, ``{points}`` the tests' points,
+#: ``{python}`` the oldest Python the checks install on.
 INSTALL_CELL = """\
 # Course setup. The checks come from the course's `autograder` package; where it is missing
 # (a notebook opened on its own, Colab, Binder) this cell installs it from the course site.
@@ -40,6 +42,11 @@ if importlib.util.find_spec("torch") is None:
         "`--index-url https://download.pytorch.org/whl/cpu` for the small CPU build)."
     )
 if importlib.util.find_spec("autograder") is None:
+    if sys.version_info < {python}:
+        raise RuntimeError(
+            "The course's checks need Python {python_text} or newer, and this kernel runs "
+            f"Python {{sys.version.split()[0]}}: start Jupyter from a newer Python."
+        )
     wheels = COURSE_SITE_URL.rstrip("/") + "/wheels/"
     pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--find-links"]
     if subprocess.run([*pip, wheels, "day12-autograder"]).returncode != 0:
@@ -62,6 +69,12 @@ def site_url() -> str:
     """The published site's address: ``html.baseurl`` in ``_config.yml``."""
     config = yaml.safe_load((REPO / "_config.yml").read_text())
     return config["html"]["baseurl"]
+
+
+def oldest_python() -> tuple[int, ...]:
+    """The oldest Python the package installs on: ``requires-python`` in ``pyproject.toml``."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    return tuple(int(part) for part in project["requires-python"].removeprefix(">=").split("."))
 
 
 def formatted(code: str) -> str:
@@ -93,7 +106,14 @@ def with_shared_cells(notebook: nbformat.NotebookNode, stem: str) -> nbformat.No
         check = first_check(cell.source) if meta.get("grade") else None
         if check:
             points[check] = meta.get("points", 0)
-    code = formatted(INSTALL_CELL.format(url=site_url(), points=json.dumps(points)))
+    python = oldest_python()
+    code = INSTALL_CELL.format(
+        url=site_url(),
+        points=json.dumps(points),
+        python=python,
+        python_text=".".join(map(str, python)),
+    )
+    code = formatted(code)
     setup = _locked(code, install)
     notebook.cells = [*cells[:1], setup, *cells[1:], _locked(SUMMARY_CELL, summary)]
     return notebook

@@ -24,7 +24,7 @@ from autograder.course import (
     nbgrader,
     stems,
 )
-from autograder.release import release
+from autograder.release import release, site_url, with_shared_cells
 
 STEMS = stems()
 HIDDEN = ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
@@ -47,6 +47,18 @@ def test_committed_notebooks_equal_a_fresh_release(tmp_path):
                 (NOTEBOOKS / name).read_text()
             )
             assert same, f"notebooks/{name} is stale; run `make release` and commit it"
+
+
+def test_sources_hold_the_current_shared_cells():
+    """The setup and summary cells are written by `make release`, from _config.yml's site URL."""
+    for stem in STEMS:
+        for path in sorted((SOLUTIONS / stem).glob("*.ipynb")):
+            text = path.read_text()
+            renewed = nbformat.writes(with_shared_cells(nbformat.reads(text, 4), stem)) + "\n"
+            assert renewed == text, f"{path}: its shared cells are stale; run `make release`"
+            setup = nbformat.reads(text, 4).cells[1]
+            assert setup.metadata["nbgrader"]["grade_id"] == f"{stem}_install"
+            assert f'"COURSE_SITE_URL", "{site_url()}"' in setup.source
 
 
 def test_sources_carry_no_outputs():

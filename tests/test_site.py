@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tomllib
 
 import yaml
 
@@ -43,3 +44,13 @@ def test_launch_buttons_open_the_student_notebook(site):
     html = (site / "book" / "01_module.html").read_text()
     assert "notebooks/01_module/module.ipynb" in html
     assert "book/01_module.md" not in re.findall(r'href="([^"]*mybinder[^"]*)"', html)[0]
+    repository = yaml.safe_load((REPO / "_config.yml").read_text())["repository"]["url"]
+    owner_and_name = repository.removeprefix("https://github.com/")
+    colab = "https://colab.research.google.com/github/"
+    assert f"{colab}{owner_and_name}/blob/main/notebooks/01_module/module.ipynb" in html
+
+
+def test_binder_runs_the_python_the_project_requires():
+    runtime = (REPO / "binder" / "runtime.txt").read_text().strip()
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert runtime == "python-" + project["requires-python"].removeprefix(">="), runtime

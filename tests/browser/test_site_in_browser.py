@@ -125,6 +125,8 @@ def test_launch_buttons_open_the_student_notebook(visit, page):
         assert not facts["launchMenus"], f"{page} has no exercises, yet a launch menu: {buttons}"
         return
     assert buttons, f"{page} has exercises in notebooks/ but no launch buttons"
+    hosts = {urlparse(url).hostname for url in buttons}
+    assert {"mybinder.org", "colab.research.google.com"} <= hosts, f"{page}: {buttons}"
     for url in buttons:
         assert any(url.endswith(path) for path in notebooks), (
             f"{page}: launch button {url} does not open one of {notebooks}"
