@@ -1,6 +1,7 @@
 # The commands the README names. Each one installs what it needs into .venv first.
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
-PYTHON := $(PYTHON)
+# The first of these found makes .venv; scripts/install.py refuses one older than 3.11.
+PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3.13 || command -v python3)
+PYTHON := $(or $(PYTHON),python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
@@ -14,9 +15,10 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
+# scripts/install.py checks the Python version, then installs torch (on Linux the CPU build)
+# and the rest; README's "Without make" runs the same script.
 $(STAMP): requirements.txt pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -r requirements.txt -e .
+	$(PYTHON) scripts/install.py
 	touch $@
 
 install: $(STAMP)  ## create .venv and install the pinned stack
