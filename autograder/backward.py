@@ -26,7 +26,15 @@ from torch.nn import functional as F
 
 from autograder.checking import Case, Check, Delegation, Observation, Recorder
 from autograder.plain import RaisedError
-from autograder.report import CheckFailure, expect, expect_tensor, fail, tensor_difference
+from autograder.report import (
+    CheckFailure,
+    expect,
+    expect_tensor,
+    fail,
+    message,
+    raised_message,
+    tensor_difference,
+)
 
 DTYPE = torch.float64
 #: Pre-activations far outside the range where exp() is finite in float32 and float64.
@@ -96,12 +104,14 @@ def _build(obs: Recorder, LR: type, dim: int, lr: float, key: str) -> Any:
 
 def _judge_build(obs: Observation, dim: int, lr: float, key: str) -> None:
     built = _built(dim, lr)
+    kind = obs[f"{key}.type"]
     expect(
         obs[f"{key}.initialised"],
-        f"{built}: an initialised nn.Module",
+        built,
         "nn.Module.__init__ to have run",
-        obs[f"{key}.type"],
-        "LR subclasses nn.Module: call super().__init__() first thing in __init__",
+        kind,
+        f"built a {kind} that nn.Module.__init__ never initialised",
+        hint="LR subclasses nn.Module: call super().__init__() first thing in __init__",
     )
     for name, shape in (("w", (dim, 1)), ("b", ())):
         value = obs[f"{key}.{name}"]
@@ -110,14 +120,16 @@ def _judge_build(obs: Observation, dim: int, lr: float, key: str) -> None:
             f"{built}.{name}",
             f"a tensor of shape {shape}",
             value,
-            f"__init__ must create self.{name}",
+            f"self.{name} is {value!r:.60}, not a tensor",
+            hint=f"__init__ must create self.{name}",
         )
         expect(
             tuple(value.shape) == shape,
             f"{built}.{name}.shape",
             shape,
             tuple(value.shape),
-            "w is a column (dim, 1); b is a scalar tensor, shape ()",
+            f"{name} has shape {tuple(value.shape)}, expected {shape}",
+            hint="w is a column (dim, 1); b is a scalar tensor, shape ()",
         )
 
 
@@ -145,9 +157,13 @@ def _judge_assign(obs: Observation, key: str) -> None:
     error = refused.get("error")
     kind, text = (error.type, error.message) if isinstance(error, RaisedError) else ("?", "")
     raise CheckFailure(
-        f"{refused.get('call')}\n  raised {kind}: {text}\n"
-        "  hint: keep w and b plain tensors or buffers (register_buffer), not "
-        "nn.Parameter: their gradients are computed by hand here"
+        raised_message(
+            str(refused.get("call")),
+            kind,
+            text,
+            "keep w and b plain tensors or buffers (register_buffer), not nn.Parameter: "
+            "their gradients are computed by hand here",
+        )
     )
 
 
@@ -207,10 +223,20 @@ def _forward_judge(case: Case, reference: dict, obs: Observation) -> None:
             LARGE_CALL,
             expected,
             got,
-            "nan or inf for a large |z|: exp(z) overflows to inf, and inf/inf is nan; "
-            "only ever take exp of a number <= 0 (exp(-|z|))",
+            f"nan or inf for a large |z|{_first_non_finite(got, LARGE_Z)}",
+            hint="exp(z) overflows to inf, and inf/inf is nan; only ever take exp of a number "
+            "<= 0 (exp(-|z|))",
         )
     expect_tensor(LARGE_CALL, expected, got, atol=1e-12, rtol=1e-10)
+
+
+def _first_non_finite(got: torch.Tensor, points: tuple[float, ...]) -> str:
+    """Where the first nan or inf is, as ``": nan at z = 1000"``, when the shape allows."""
+    values = got.detach().reshape(-1)
+    if values.numel() != len(points):
+        return ""
+    index = int((~torch.isfinite(values)).nonzero()[0])
+    return f": {values[index].item()} at z = {points[index]:g}"
 
 
 def _shapes(rng: random.Random) -> dict:
@@ -304,6 +330,7 @@ def _gradients_judge(case: Case, reference: dict, obs: Observation) -> None:
             f"{setting}: forward(x)",
             f"a tensor of shape {(1, m)}",
             yhat,
+            f"expected a tensor of shape {(1, m)}, got {_described(yhat)}",
         )
     else:
         expect_tensor(f"{setting}: forward(x)", reference["yhat"], yhat, atol=1e-12, rtol=1e-10)
@@ -314,15 +341,16 @@ def _gradients_judge(case: Case, reference: dict, obs: Observation) -> None:
         f"{call}: model.grads",
         "a dict with keys 'dw' and 'db'",
         grads,
+        f"model.grads is {grads!r:.60}, not a dict with keys 'dw' and 'db'",
+        hint="backward(x, yhat, y) stores the gradients: self.grads = {'dw': ..., 'db': ...}",
     )
     if case["oracle"] != FINITE_DIFFERENCES:
         for name in ("dw", "db"):
             expected, got = reference[name], grads[name]
             why = tensor_difference(expected, got, atol=1e-10, rtol=1e-8)
             if why is not None:
-                fail(
-                    f"{call}: grads[{name!r}]", expected, got, _explain(name, expected, got, m, why)
-                )
+                hint = _explain(name, expected, got, m)
+                fail(f"{call}: grads[{name!r}]", expected, got, why, hint=hint)
         return
 
     numeric = _central_differences(case, reference["y"], obs)
@@ -330,12 +358,19 @@ def _gradients_judge(case: Case, reference: dict, obs: Observation) -> None:
         why = tensor_difference(expected, grads[name], atol=1e-6, rtol=1e-5)
         if why is not None:
             fail(
-                f"{call}: grads[{name!r}] against central differences (L(p+h) - L(p-h)) / 2h, "
-                f"h = {H:g}, of the mean BCE of your forward",
+                f"{call}: grads[{name!r}] against central differences\n"
+                f"  (L(p+h) - L(p-h)) / 2h, h = {H:g}, of the mean BCE of your forward",
                 expected,
                 grads[name],
-                _explain(name, expected, grads[name], m, why),
+                why,
+                hint=_explain(name, expected, grads[name], m),
             )
+
+
+def _described(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"a tensor of shape {tuple(value.shape)}"
+    return f"{value!r:.60}"
 
 
 def _central_differences(case: Case, y: torch.Tensor, obs: Observation) -> dict:
@@ -353,27 +388,28 @@ def _central_differences(case: Case, y: torch.Tensor, obs: Observation) -> dict:
                 f"{_setting(case)}: forward(x) at {name}{list(index)} {sign} h",
                 f"a floating-point tensor of shape {(1, m)}",
                 out,
+                f"expected a floating-point tensor of shape {(1, m)}, got {_described(out)}",
             )
             losses.append(_mean_bce(out.detach(), y))
         numeric["d" + name][index] = (losses[0] - losses[1]) / (2 * H)
     return numeric
 
 
-def _explain(name: str, expected: torch.Tensor, got: Any, m: int, why: str) -> str:
-    """Name the usual mistake behind a wrong gradient, when the numbers show which one."""
+def _explain(name: str, expected: torch.Tensor, got: Any, m: int) -> str:
+    """Name the usual mistake behind a wrong gradient when the numbers show which one, or ""."""
     if not isinstance(got, torch.Tensor):
-        return why
+        return ""
     if tuple(got.shape) != tuple(expected.shape):
         shape = "(dim, 1), like w" if name == "dw" else "(), like b: a scalar tensor"
-        return f"{why}; {name} has the shape of the parameter it updates: {shape}"
+        return f"{name} has the shape of the parameter it updates: {shape}"
     if got.dtype != expected.dtype:
-        return f"{why}; compute the gradient from x, yhat and y without fixing a dtype"
+        return "compute the gradient from x, yhat and y without fixing a dtype"
     got = got.detach()
     if torch.allclose(got, -expected, atol=1e-10, rtol=1e-8):
-        return f"{why}; the sign is flipped: the gradient is (yhat - y), not (y - yhat)"
+        return "the sign is flipped: the gradient is (yhat - y), not (y - yhat)"
     if m > 1 and torch.allclose(got, expected * m, atol=1e-10, rtol=1e-8):
-        return f"{why}; it is m = {m} times too large: the loss is a mean, divide by m"
-    return why
+        return f"it is m = {m} times too large: the loss is a mean, divide by m"
+    return ""
 
 
 def _backward_hidden(rng: random.Random) -> list[Case]:
@@ -467,17 +503,21 @@ def _optimize_judge(case: Case, reference: dict, obs: Observation) -> None:
         why = tensor_difference(expected, got, atol=1e-7, rtol=1e-6)
         if why is None:
             continue
+        hint = f"gradient descent: {name} = {name} - lr * d{name}"
         if isinstance(got, torch.Tensor) and got.shape == old.shape:
             got_values = got.detach()
             if torch.equal(got_values, old):
-                why += f"; {name} did not change: optimize() must update both w and b"
+                why = f"{name} did not change"
+                hint = "optimize() must update both w and b"
             elif torch.allclose(got_values, old + lr * grad, atol=1e-7, rtol=1e-6):
-                why += "; that is a step uphill: subtract lr * gradient"
+                why = f"{name} took a step uphill ({why})"
+                hint = "subtract lr * gradient"
             elif name == "w" and torch.allclose(
                 got_values, old - lr * grad - lr * db, atol=1e-7, rtol=1e-6
             ):
-                why += "; w was also moved by lr * db: db is b's gradient"
-        fail(f"{call}, then {name}", expected, got, why)
+                why = f"w was also moved by lr * db ({why})"
+                hint = "db is b's gradient: it updates b, not w"
+        fail(f"{call}, then {name}", expected, got, why, hint=hint)
 
 
 LR_OPTIMIZE = Check(
@@ -568,12 +608,17 @@ def _training_judge(case: Case, reference: dict, obs: Observation) -> None:
         call,
         "finite predictions",
         yhat,
+        "the predictions after training are not finite"
+        if isinstance(yhat, torch.Tensor)
+        else f"forward(x) returned {yhat!r:.60}, not a tensor",
+        hint="a step too large, or the wrong sign, makes w and b grow without bound",
     )
     expect(
         tuple(yhat.shape) == tuple(y.shape),
         call,
         f"predictions of shape {tuple(y.shape)}",
         tuple(yhat.shape),
+        f"the predictions have shape {tuple(yhat.shape)}, expected {tuple(y.shape)}",
     )
     accuracy = float(((yhat.detach() > 0.5).to(y.dtype) == y).to(torch.float64).mean())
     if accuracy < 0.95:
@@ -581,7 +626,8 @@ def _training_judge(case: Case, reference: dict, obs: Observation) -> None:
             f"{call}: accuracy of yhat > 0.5",
             f">= 0.95 (autograd and plain SGD reach {reference['accuracy']:.3f} from w = 0, b = 0)",
             round(accuracy, 3),
-            "is b updated too? is the step -lr * gradient (downhill)?",
+            f"accuracy {accuracy:.3f} after training, below 0.95",
+            hint="is b updated too? is the step -lr * gradient (downhill)?",
         )
 
 
@@ -683,17 +729,24 @@ def judge_gradcheck(shape: tuple[int, ...], obs: Observation) -> None:
     call = _gradcheck_call(shape)
     result = obs["gradcheck"]
     if not isinstance(result, dict):
-        fail(call, True, result)
+        fail(call, True, result, "no verdict of gradcheck came back")
     if "differ" in result:
         raise CheckFailure(
-            f"{call}\n  gradcheck compares your backward with finite differences of your "
-            f"forward and found they differ:\n  {result['differ']}"
+            message(
+                call,
+                "your backward disagrees with finite differences of your forward",
+                [
+                    "  gradcheck compares your backward with finite differences of your forward "
+                    "and found they differ:",
+                    f"  {result['differ']}",
+                ],
+            )
         )
     error = result.get("raised")
     if isinstance(error, RaisedError):
-        raise CheckFailure(f"{call}\n  raised {error.type}: {error.message}")
+        raise CheckFailure(raised_message(call, error.type, error.message))
     passed = result.get("passed")
-    expect(passed is True, call, True, passed)
+    expect(passed is True, call, True, passed, f"gradcheck returned {passed!r}, not True")
 
 
 def _swish_reference(case: Case) -> dict:
@@ -705,13 +758,21 @@ def _swish_reference(case: Case) -> dict:
     (grad_large,) = torch.autograd.grad(F.silu(large), large, torch.ones_like(large))
     return {
         "out": out.detach(),
-        "grad.random": (grad, v),
-        "grad.large": (grad_large, torch.ones_like(grad_large)),
+        "grad.random": (grad, v, x.detach()),
+        "grad.large": (grad_large, torch.ones_like(grad_large), large.detach()),
     }
 
 
 def _swish_judge(case: Case, reference: dict, obs: Observation) -> None:
-    expect(obs["is_function"], "Swish", "a subclass of torch.autograd.Function", obs["swish"])
+    expect(
+        obs["is_function"],
+        "Swish",
+        "a subclass of torch.autograd.Function",
+        obs["swish"],
+        f"Swish is {obs['swish']!r:.60}, not a subclass of torch.autograd.Function",
+        hint="class Swish(torch.autograd.Function) with static methods forward(ctx, x) and "
+        "backward(ctx, grad_output)",
+    )
     call = _swish_call(case)
     expect_tensor(call, reference["out"], obs["out"], atol=1e-12, rtol=1e-10)
 
@@ -722,7 +783,9 @@ def _swish_judge(case: Case, reference: dict, obs: Observation) -> None:
         f"{call}.grad_fn",
         f"{name}Backward (your Function's node in the graph)",
         obs["grad_fn"],
-        "Swish.apply must return the tensor made by forward, so that autograd calls your backward",
+        f"the output's grad_fn is {_node_name(node_class, obs['grad_fn'])}, not {name}Backward",
+        hint="Swish.apply must return the tensor made by forward, so that autograd calls your "
+        "backward",
     )
     saved = obs["saved"]
     expect(
@@ -730,7 +793,8 @@ def _swish_judge(case: Case, reference: dict, obs: Observation) -> None:
         f"{call}.grad_fn.saved_tensors",
         "the tensors backward needs",
         saved,
-        "keep tensors for backward with ctx.save_for_backward(...), not as ctx attributes: "
+        "nothing was saved with ctx.save_for_backward",
+        hint="keep tensors for backward with ctx.save_for_backward(...), not as ctx attributes: "
         "it guards against in-place changes and frees them after backward",
     )
 
@@ -740,26 +804,63 @@ def _swish_judge(case: Case, reference: dict, obs: Observation) -> None:
     _judge_gradient(LARGE_SWISH_CALL, *reference["grad.large"], obs["grad.large"])
 
 
-def _judge_gradient(call: str, expected: torch.Tensor, v: torch.Tensor, got: Any) -> None:
+def _node_name(node_class: Any, grad_fn: Any) -> str:
+    """The class name of the output's node, as the scenario recorded it."""
+    if isinstance(node_class, list) and node_class and isinstance(node_class[0], str):
+        return "None" if node_class[0] == "NoneType" else node_class[0]
+    return f"{grad_fn!r:.60}"
+
+
+def _judge_gradient(
+    call: str, expected: torch.Tensor, v: torch.Tensor, x: torch.Tensor, got: Any
+) -> None:
+    """x.grad after backward(gradient=v) at ``x``; the hint names the slip the numbers show."""
     if isinstance(got, torch.Tensor) and not bool(torch.isfinite(got).all()):
         fail(
             f"{call}: x.grad",
             expected,
             got,
-            "nan or inf in the gradient: write it with sigmoid(x), which stays in [0, 1], "
-            "instead of exp(-x), which overflows for x = -1000",
+            f"nan or inf in the gradient{_first_non_finite(got, tuple(x.reshape(-1).tolist()))}",
+            hint="write it with sigmoid(x), which stays in [0, 1], instead of exp(-x), which "
+            "overflows for x = -1000",
         )
     why = tensor_difference(expected, got, atol=1e-10, rtol=1e-8)
-    if (
-        why is not None
-        and isinstance(got, torch.Tensor)
-        and got.shape == expected.shape
-        and got.dtype == expected.dtype
-        and torch.allclose(got.detach(), expected / v, atol=1e-10, rtol=1e-8)
-    ):
-        why += "; backward must multiply by grad_output (the chain rule)"
-    if why is not None:
-        fail(f"{call}: x.grad", expected, got, why)
+    if why is None:
+        return
+    hint = ""
+    if isinstance(got, torch.Tensor) and got.shape == expected.shape and got.dtype == x.dtype:
+        hint = _gradient_slip(got.detach(), expected, v, x)
+    fail(f"{call}: x.grad", expected, got, why, hint=hint)
+
+
+PRODUCT_RULE = "the product rule: d/dx[x·σ(x)] = σ(x) + x·σ(x)(1−σ(x))"
+
+
+def _gradient_slip(got: torch.Tensor, expected: torch.Tensor, v: torch.Tensor, x: torch.Tensor):
+    """The usual mistake whose numbers ``got`` are, as a hint; "" when it is none of them.
+
+    Each slip is computed here, on the judge's side, at the same ``x`` and ``v``: the gradient
+    without grad_output, and the derivatives that forget a term of the product rule (with and
+    without grad_output).
+    """
+
+    def matches(value: torch.Tensor) -> bool:
+        return torch.allclose(got, value, atol=1e-10, rtol=1e-8)
+
+    if matches(expected / v):
+        return "backward must multiply by grad_output (the chain rule)"
+    s = torch.sigmoid(x)
+    slips = {
+        "σ(x) alone: the x·σ(x)(1−σ(x)) term is missing": s,
+        "σ(x)(1−σ(x)), the derivative of σ alone": s * (1 - s),
+        "x·σ(x)(1−σ(x)) alone: the σ(x) term is missing": x * s * (1 - s),
+    }
+    for slip, derivative in slips.items():
+        if matches(v * derivative):
+            return f"{PRODUCT_RULE}; your backward computes {slip}"
+        if matches(derivative):
+            return f"{PRODUCT_RULE}; your backward computes {slip}, not times grad_output"
+    return ""
 
 
 def _swish_hidden(rng: random.Random) -> list[Case]:

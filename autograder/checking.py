@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from autograder import plain
-from autograder.report import HINTS, CheckFailure, hidden_rng
+from autograder.report import CheckFailure, hidden_rng, scenario_error
 
 Case = dict[str, Any]
 
@@ -241,25 +241,11 @@ class Observation:
         if key in self.data:
             return self.data[key]
         if self.raised is not None:
-            raise CheckFailure(student_error_message(self.raised))
+            raise CheckFailure(scenario_error(self.raised))
         raise CheckFailure(f"no observation {key!r} came back from your code")
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.data.get(key, default)
-
-
-def student_error_message(raised: dict) -> str:
-    """What the student's code raised, under the call that raised it, with hints for torch's
-    most common errors (the message call_student gave when checks ran in-process)."""
-    call = str(raised.get("call") or "while running your code")
-    error = raised.get("error")
-    kind = error.type if isinstance(error, plain.RaisedError) else "an error"
-    text = error.message if isinstance(error, plain.RaisedError) else ""
-    if kind == "NotImplementedError":
-        return f"{call}\n  not implemented yet (raise NotImplementedError)"
-    message = f"{call}\n  raised {kind}: {text}"
-    hints = [hint for clue, hint in HINTS.items() if clue in text]
-    return "\n  hint: ".join([message, *hints])
 
 
 def raised_of(attempt: Any) -> plain.RaisedError | None:

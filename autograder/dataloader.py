@@ -25,7 +25,7 @@ from torch.utils.data import default_collate as _default_collate
 
 from autograder.checking import Case, Check, Delegation, Observation, Recorder
 from autograder.plain import DTYPES, Opaque
-from autograder.report import CheckFailure, tensor_difference
+from autograder.report import CheckFailure, message, tensor_difference
 
 WORDS = ("happy", "sad", "glum", "amazing", "calm", "odd", "bright", "dull", "keen")
 
@@ -120,10 +120,10 @@ def _round(values: Any) -> Any:
     return round(values, 4)
 
 
-def _fail(call: str, expected: Any, got: Any, why: str) -> NoReturn:
-    raise CheckFailure(
-        f"{call}\n  torch gives: {show(expected)}\n  yours gave: {show(got)}\n  difference:  {why}"
-    )
+def _fail(call: str, expected: Any, got: Any, why: str, hint: str = "") -> NoReturn:
+    """``{call}: {why}`` first, then torch's batch and yours, pictured by :func:`show`."""
+    details = [f"  torch gives: {show(expected)}", f"  yours gave: {show(got)}"]
+    raise CheckFailure(message(call, why, details, hint))
 
 
 # ---------------------------------------------------------------- exercise 1: pad_collate
@@ -190,12 +190,18 @@ def _pad_judge(case: Case, expected: tuple[torch.Tensor, ...], obs: Observation)
     call = _pad_call(batch)
     got = obs["output"]
     if not isinstance(got, (tuple, list)) or len(got) != 3:
-        _fail(call, expected, got, "return a tuple of three tensors: (padded, lengths, labels)")
+        shape = f"{len(got)} items" if isinstance(got, (tuple, list)) else f"a {_kind(got)}"
+        _fail(
+            call,
+            expected,
+            got,
+            f"returned {shape}, not a tuple (padded, lengths, labels)",
+            "return a tuple of three tensors: (padded, lengths, labels)",
+        )
     for part, want, have in zip(("padded", "lengths", "labels"), expected, got, strict=True):
         why = tensor_difference(want, have, atol=0, rtol=0)
         if why is not None:
-            hint = _pad_hint(batch, part, have)
-            _fail(call, expected, got, f"{part}: {why}" + (f"\n  hint: {hint}" if hint else ""))
+            _fail(call, expected, got, f"{part}: {why}", _pad_hint(batch, part, have))
 
 
 def _pad_hidden(rng: random.Random, cases: int = 8) -> list[Case]:
@@ -522,40 +528,45 @@ def _loader_judge(case: Case, reference: dict, obs: Observation) -> None:
     for epoch, expected in enumerate(reference["batches"], start=1):
         if not obs[f"iterator/{epoch}"]:
             raise CheckFailure(
-                f"{call}, epoch {epoch}\n  returned {obs[f'returned/{epoch}']}, not an iterator\n"
-                "  hint: make simple_loader a generator function: yield each batch"
+                message(
+                    f"{call}, epoch {epoch}",
+                    f"returned {obs[f'returned/{epoch}']}, not an iterator",
+                    hint="make simple_loader a generator function: yield each batch",
+                )
             )
         got = obs[f"batches/{epoch}"]
         if not isinstance(got, list):
-            raise CheckFailure(f"{call}, epoch {epoch}\n  no list of batches came back")
+            raise CheckFailure(message(f"{call}, epoch {epoch}", "no list of batches came back"))
         for number, (want, have) in enumerate(zip(expected, got, strict=False), start=1):
             why = batch_difference(want, have)
-            if why is not None:
-                if options.get("shuffle") and epoch > 1:
-                    why += (
-                        "\n  hint: epoch 1 matched, so the generator is not advanced like"
-                        " DataLoader's: it draws a base seed, a permutation, and one more"
-                        " (empty) permutation when the sampler runs out"
-                    )
-                elif options.get("shuffle"):
-                    why += (
-                        "\n  hint: DataLoader first draws a base seed for its workers from"
-                        " the generator (an int64), then shuffles with torch.randperm(n,"
-                        " generator=generator)"
-                    )
-                _fail(f"{call}\n  epoch {epoch}, batch {number}", want, have, why)
+            if why is None:
+                continue
+            hint = ""
+            if options.get("shuffle") and epoch > 1:
+                hint = (
+                    "epoch 1 matched, so the generator is not advanced like DataLoader's: it "
+                    "draws a base seed, a permutation, and one more (empty) permutation when "
+                    "the sampler runs out"
+                )
+            elif options.get("shuffle"):
+                hint = (
+                    "DataLoader first draws a base seed for its workers from the generator (an "
+                    "int64), then shuffles with torch.randperm(n, generator=generator)"
+                )
+            _fail(f"{call}, epoch {epoch}, batch {number}", want, have, why, hint)
         if len(got) != len(expected):
             extra = got[len(expected)] if len(got) > len(expected) else expected[len(got)]
-            why = f"torch yields {len(expected)} batches, yours {len(got)}"
+            hint = ""
             if options.get("drop_last") and len(got) > len(expected):
-                why += " (drop_last=True drops the last, incomplete batch)"
+                hint = "drop_last=True drops the last, incomplete batch"
             shown_expected = extra if len(got) < len(expected) else "no more batches"
             shown_got = extra if len(got) > len(expected) else "no more batches"
             _fail(
-                f"{call}\n  epoch {epoch}, batch {min(len(got), len(expected)) + 1}",
+                f"{call}, epoch {epoch}, batch {min(len(got), len(expected)) + 1}",
                 shown_expected,
                 shown_got,
-                why,
+                f"torch yields {len(expected)} batches, yours {len(got)}",
+                hint,
             )
     if case["seed"] is None:
         return
@@ -564,10 +575,13 @@ def _loader_judge(case: Case, reference: dict, obs: Observation) -> None:
         if not isinstance(state, torch.Tensor) or not torch.equal(expected, state):
             epochs = f"{epoch} epoch" + ("s" if epoch > 1 else "")
             raise CheckFailure(
-                f"{call}, {epochs}\n  every batch matched, but the generator ends in another"
-                " state than DataLoader leaves it in\n  difference:  DataLoader draws one int64"
-                " base seed from the generator at the start of every epoch, even with"
-                " shuffle=False"
+                message(
+                    f"{call}, {epochs}",
+                    "every batch matched, but the generator ends in another state than "
+                    "DataLoader leaves it in",
+                    hint="DataLoader draws one int64 base seed from the generator at the start "
+                    "of every epoch, even with shuffle=False",
+                )
             )
 
 

@@ -59,6 +59,14 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'s' * (n != 1)}"
+
+
+def _times(calls: Any) -> str:
+    return _count(calls, "time") if type(calls) is int else f"{calls!r:.20} times"
+
+
 # --------------------------------------------------------------------------- CSV dataset
 
 
@@ -162,13 +170,21 @@ def _csv_judge(case: Case, reference: dict, obs: Observation) -> None:
         name,
         "an instance of a torch.utils.data.Dataset subclass",
         obs["type"],
-        "subclass torch.utils.data.Dataset",
+        f"built a {obs['type']}, not a torch.utils.data.Dataset",
+        hint="subclass torch.utils.data.Dataset",
     )
     got_len = obs["len"]
-    why = f"the file has {n} data rows after its header"
+    hint = "one record per data row"
     if got_len == n + 1:
-        why += "; the header row is not a record (skip it, and any empty trailing line)"
-    expect(got_len == n, f"len({name})", n, got_len, why)
+        hint = "the header row is not a record (skip it, and any empty trailing line)"
+    expect(
+        got_len == n,
+        f"len({name})",
+        n,
+        got_len,
+        f"len() is {got_len!r:.40}; the file has {_count(n, 'data row')} after its header",
+        hint=hint,
+    )
     for i, (features, label) in enumerate(expected):
         _judge_sample(f"{name}[{i}]", obs[f"item/{i}"], features, label)
     _judge_end(name, obs["end"], n)
@@ -181,27 +197,36 @@ def _csv_judge(case: Case, reference: dict, obs: Observation) -> None:
         f"{name}: calls of the transform during construction",
         0,
         calls,
-        "apply the transform lazily in __getitem__, to one sample when it is asked for, "
+        f"the transform ran {_times(calls)} while the dataset was built",
+        hint="apply the transform lazily in __getitem__, to one sample when it is asked for, "
         "not to the whole file in __init__",
     )
     for i, (features, label) in enumerate(reference["transformed"]):
         calls = obs[f"transform_calls/{i}"]
-        why = (
-            "the transform was never called: return transform(features) when one is given"
+        why, hint = (
+            (
+                "the transform was never called",
+                "return transform(features) when a transform is given",
+            )
             if calls == 0
-            else "call the transform exactly once per __getitem__"
+            else (
+                f"the transform ran {_times(calls)} for one sample",
+                "call the transform exactly once per __getitem__",
+            )
         )
-        expect(calls == 1, f"{name}[{i}]: calls of the transform", 1, calls, why)
+        expect(calls == 1, f"{name}[{i}]: calls of the transform", 1, calls, why, hint=hint)
         _judge_sample(f"{name}[{i}]", obs[f"transformed/{i}"], features, label)
 
 
 def _judge_sample(call: str, sample: Any, features: torch.Tensor, label: int) -> None:
+    shape = f"a tuple of {len(sample)}" if isinstance(sample, tuple) else f"a {_kind(sample)}"
     expect(
         isinstance(sample, tuple) and len(sample) == 2,
         call,
         (features, label),
         sample,
-        "return a tuple (features, label)",
+        f"returned {shape}, not a tuple (features, label)",
+        hint="return a tuple (features, label)",
     )
     got_features, got_label = sample
     expect_tensor(f"{call}[0] (the features)", features, got_features)
@@ -210,10 +235,18 @@ def _judge_sample(call: str, sample: Any, features: torch.Tensor, label: int) ->
         f"{call}[1] (the label)",
         label,
         got_label,
-        f"the label must be a Python int, not {_kind(got_label)}: the DataLoader then "
+        f"the label is a {_kind(got_label)}, not a Python int",
+        hint=f"the label must be a Python int, not {_kind(got_label)}: the DataLoader then "
         "stacks labels into an int64 tensor, the type nn.CrossEntropyLoss expects",
     )
-    expect(got_label == label, f"{call}[1] (the label)", label, got_label, "the last column")
+    expect(
+        got_label == label,
+        f"{call}[1] (the label)",
+        label,
+        got_label,
+        f"the label is {got_label!r}, expected {label!r}",
+        hint="the label is the last column",
+    )
 
 
 def _judge_end(name: str, end: Any, n: int) -> None:
@@ -223,13 +256,16 @@ def _judge_end(name: str, end: Any, n: int) -> None:
         return
     if raised is not None:
         got = f"{raised.type}: {raised.message}"
+        why = f"raised {raised.type}, not IndexError"
     else:
         got = end.get("returned") if isinstance(end, dict) else end
+        why = f"returned a {_kind(got)} instead of raising IndexError"
     fail(
         f"{name}[{n}] (one past the last row)",
         "IndexError",
         got,
-        "an index past the end must raise IndexError: `for sample in dataset` stops on it",
+        why,
+        hint="an index past the end must raise IndexError: `for sample in dataset` stops on it",
     )
 
 
@@ -338,12 +374,15 @@ def _range_judge(case: Case, reference: list[int], obs: Observation) -> None:
         _range_name(case),
         "an instance of a torch.utils.data.IterableDataset subclass",
         obs["type"],
-        "subclass torch.utils.data.IterableDataset (otherwise the DataLoader indexes it)",
+        f"built a {obs['type']}, not a torch.utils.data.IterableDataset",
+        hint="subclass torch.utils.data.IterableDataset (otherwise the DataLoader indexes it)",
     )
     for epoch in range(_range_epochs(case)):
         got = obs[f"records/{epoch}"]
         if not isinstance(got, list):
-            raise CheckFailure(f"{_range_call(case, epoch)}\n  no list of records came back")
+            raise CheckFailure(
+                report.message(_range_call(case, epoch), "no list of records came back")
+            )
         _compare_records(_range_call(case, epoch), reference, got, case["num_workers"], epoch)
 
 
@@ -352,30 +391,42 @@ def _compare_records(
 ) -> None:
     wrong_type = [r for r in got if type(r) is not int]
     if wrong_type:
-        fail(call, expected, got, f"yield Python ints; got a {_kind(wrong_type[0])}")
+        fail(
+            call,
+            expected,
+            got,
+            f"yield Python ints; got a {_kind(wrong_type[0])}",
+            hint="int(record) for a number held as a tensor",
+        )
     want, have = Counter(expected), Counter(got)
     duplicated = sorted(r for r, count in have.items() if count > 1)
     missing = sorted((want - have).elements())
     extra = sorted(set(have) - set(want))
     shown = sorted(got)
     if duplicated:
-        why = f"records {_few(duplicated)} came more than once"
+        hint = "each record once, in one epoch"
         if num_workers > 1:
-            why += (
-                f": each of the {num_workers} workers runs __iter__ on its own copy of the "
+            hint = (
+                f"each of the {num_workers} workers runs __iter__ on its own copy of the "
                 "dataset; use torch.utils.data.get_worker_info() to give each worker a "
                 "different share"
             )
-        fail(call, expected, shown, why)
+        fail(call, expected, shown, f"records {_few(duplicated)} came more than once", hint=hint)
     if extra:
-        fail(call, expected, shown, f"records {_few(extra)} are outside range(start, end)")
+        fail(
+            call,
+            expected,
+            shown,
+            f"records {_few(extra)} are outside range(start, end)",
+            hint="start at start and stop before end, in every worker",
+        )
     if missing:
-        why = f"records {_few(missing)} never came"
+        hint = "yield every record of range(start, end)"
         if epoch > 0:
-            why += "; __iter__ must start afresh on every epoch (return a new iterator)"
+            hint = "__iter__ must start afresh on every epoch (return a new iterator)"
         elif num_workers > 1:
-            why += "; when the records do not split evenly, some worker must take the remainder"
-        fail(call, expected, shown, why)
+            hint = "when the records do not split evenly, some worker must take the remainder"
+        fail(call, expected, shown, f"records {_few(missing)} never came", hint=hint)
 
 
 def _few(values: list[int], limit: int = 6) -> str:

@@ -8,13 +8,14 @@ comes back) and a judge (``nn.Linear`` / ``nn.Sequential`` on the same inputs); 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
 
 from autograder.checking import Case, Check, Delegation, Observation, Recorder
 from autograder.plain import Opaque
-from autograder.report import CheckFailure, expect, expect_tensor
+from autograder.report import CheckFailure, expect, expect_tensor, fail, raised_message
 
 DTYPE = torch.float64
 
@@ -79,9 +80,20 @@ def _linear_reference(case: Case) -> dict:
     }
 
 
+def _judge_module(built: str, obs: Observation, name: str) -> None:
+    expect(
+        obs["is_module"],
+        built,
+        "an nn.Module",
+        obs["type"],
+        f"built a {obs['type']}, not an nn.Module",
+        hint=f"write class {name}(nn.Module) and call super().__init__() first in __init__",
+    )
+
+
 def _linear_judge(case: Case, reference: dict, obs: Observation) -> None:
     built = _built(case)
-    expect(obs["is_module"], built, "an nn.Module", obs["type"])
+    _judge_module(built, obs, "MyLinear")
     _judge_registered(built, obs, case)
     _judge_init(built, obs["initial"], case["fan_in"])
     call = f"{built} with nn.Linear's weights, called on x of shape {reference['x_shape']}"
@@ -97,43 +109,77 @@ def _judge_registered(built: str, obs: Observation, case: Case) -> None:
     listing = obs["named_parameters"]
     if "raised" in listing:
         raise CheckFailure(
-            f"{built}.named_parameters()\n  raised {listing['raised'].type}: "
-            f"{listing['raised'].message}\n"
-            "  hint: does __init__ call super().__init__() before assigning attributes?"
+            raised_message(
+                f"{built}.named_parameters()",
+                listing["raised"].type,
+                listing["raised"].message,
+                "does __init__ call super().__init__() before assigning attributes?",
+            )
         )
     expected = {"weight": [case["fan_out"], case["fan_in"]]}
     if case["bias"]:
         expected["bias"] = [case["fan_out"]]
     got = obs["shapes"]
-    why = (
-        "weight is (out_features, in_features) in torch's layout"
-        if set(got) == set(expected)
-        else "parameters must be nn.Parameter attributes named weight and bias"
-    )
-    if not case["bias"] and "bias" in got:
-        why = "bias=False must not create a bias parameter (nn.Linear registers bias as None)"
     shapes = {name: tuple(shape) for name, shape in got.items()}
     wanted = {name: tuple(shape) for name, shape in expected.items()}
-    expect(shapes == wanted, f"{built}.named_parameters() (names and shapes)", wanted, shapes, why)
+    if shapes != wanted:
+        why, hint = _parameters_difference(wanted, shapes)
+        fail(f"{built}.named_parameters() (names and shapes)", wanted, shapes, why, hint=hint)
     for name, flag in obs["requires_grad"].items():
-        expect(flag, f"{built}.{name}.requires_grad", True, False)
+        expect(
+            flag,
+            f"{built}.{name}.requires_grad",
+            True,
+            False,
+            f"{name}.requires_grad is False: {name} would never learn",
+            hint="an nn.Parameter requires grad by default; leave it on",
+        )
     if not case["bias"]:
         bias = obs["bias"]
-        expect(bias is None, f"{built}.bias", None, bias, "nn.Linear(bias=False).bias is None")
+        expect(
+            bias is None,
+            f"{built}.bias",
+            None,
+            bias,
+            f"bias is {bias!r}, expected None",
+            hint="nn.Linear(bias=False).bias is None",
+        )
+
+
+def _parameters_difference(wanted: dict, shapes: dict) -> tuple[str, str]:
+    """What differs between the parameters registered and nn.Linear's, and what to look at."""
+    if "bias" in shapes and "bias" not in wanted:
+        return (
+            "bias=False created a bias parameter",
+            "bias=False must not create a bias parameter (nn.Linear registers bias as None)",
+        )
+    if set(shapes) == set(wanted):
+        name = next(name for name in wanted if shapes[name] != wanted[name])
+        return (
+            f"{name} has shape {shapes[name]}, expected {wanted[name]}",
+            "weight is (out_features, in_features) in torch's layout",
+        )
+    missing = sorted(set(wanted) - set(shapes))
+    found = f"registered {sorted(shapes)}" if shapes else "no parameters registered"
+    return (
+        f"{found}; missing {missing}" if missing else f"{found}, expected {sorted(wanted)}",
+        "parameters must be nn.Parameter attributes named weight and bias",
+    )
 
 
 def _judge_init(built: str, initial: dict, fan_in: int) -> None:
     bound = 1 / math.sqrt(fan_in)
     for name, values in initial.items():
         if not isinstance(values, torch.Tensor):
-            raise CheckFailure(f"{built}.{name}\n  expected a tensor, got {values!r}")
-        inside = bool((values.abs() <= bound + 1e-6).all())
+            fail(f"{built}.{name}", "a tensor", values, f"expected a tensor, got {values!r:.60}")
+        largest = float(values.abs().max()) if values.numel() else 0.0
         expect(
-            inside,
+            largest <= bound + 1e-6,
             f"{built}.{name} after construction",
             f"values in [-{bound:.4g}, {bound:.4g}] (uniform ±1/sqrt(in_features))",
             values,
-            "initialise like nn.Linear: uniform in ±1/sqrt(in_features)",
+            f"values outside [-{bound:.4g}, {bound:.4g}]: the largest |value| is {largest:.4g}",
+            hint="initialise like nn.Linear: uniform in ±1/sqrt(in_features)",
         )
         if values.numel() > 1:
             expect(
@@ -141,7 +187,8 @@ def _judge_init(built: str, initial: dict, fan_in: int) -> None:
                 f"{built}.{name} after construction",
                 "random values",
                 values,
-                "all values are equal: initialise at random",
+                "all values are equal",
+                hint="initialise at random, like nn.Linear: uniform in ±1/sqrt(in_features)",
             )
 
 
@@ -221,37 +268,79 @@ def _mlp_call(case: Case) -> str:
     return f"MLP({case['sizes']}) with known weights, called on x of shape {shape}"
 
 
-def _mlp_reference(case: Case) -> torch.Tensor:
+def _mlp_reference(case: Case) -> dict:
+    """nn.Sequential's output, and what the two usual slips with ReLU give on the same x."""
     reference, x = _mlp_inputs(case)
-    return reference(x).detach()
+    linear = x
+    for layer in reference:
+        linear = layer(linear) if isinstance(layer, nn.Linear) else linear
+    output = reference(x).detach()
+    return {
+        "output": output,
+        "slips": {
+            "ReLU after the output layer too: the last layer has no activation": output.relu(),
+            "no ReLU at all: put one between consecutive layers": linear.detach(),
+        },
+    }
 
 
-def _mlp_judge(case: Case, reference: torch.Tensor, obs: Observation) -> None:
+def _mlp_hint(reference: dict, got: Any) -> str:
+    if not isinstance(got, torch.Tensor) or got.shape != reference["output"].shape:
+        return ""
+    for slip, value in reference["slips"].items():
+        if got.dtype == value.dtype and torch.allclose(got.detach(), value, atol=1e-6, rtol=1e-5):
+            return slip
+    return ""
+
+
+def _mlp_judge(case: Case, reference: dict, obs: Observation) -> None:
     built = f"MLP({case['sizes']})"
-    expect(obs["is_module"], built, "an nn.Module", obs["type"])
+    _judge_module(built, obs, "MLP")
+    layers = obs["layers_type"]
     expect(
         obs["layers_is_module_list"],
         f"{built}.layers",
         "an nn.ModuleList",
-        Opaque(obs["layers_type"], "") if obs["layers_type"] != "NoneType" else None,
-        "a plain Python list hides its layers from parameters(), state_dict() and .to()",
+        Opaque(layers, "") if layers != "NoneType" else None,
+        f"layers is a {layers}, not an nn.ModuleList"
+        if layers != "NoneType"
+        else "there is no attribute layers (an nn.ModuleList)",
+        hint="a plain Python list hides its layers from parameters(), state_dict() and .to()",
     )
     expected_keys = _mlp_keys(case["sizes"])
-    expect(
-        obs["keys"] == expected_keys,
-        f"{built}.state_dict().keys()",
-        expected_keys,
-        obs["keys"],
-        "one MyLinear per pair of consecutive sizes, in order, and nothing else with state",
-    )
+    keys = obs["keys"]
+    if keys != expected_keys:
+        fail(
+            f"{built}.state_dict().keys()",
+            expected_keys,
+            keys,
+            _keys_difference(expected_keys, keys),
+            hint="one MyLinear per pair of consecutive sizes, in order, and nothing else with "
+            "state",
+        )
     call = _mlp_call(case)
-    expect_tensor(call, reference, obs["output"])
+    got = obs["output"]
+    expect_tensor(call, reference["output"], got, hint=_mlp_hint(reference, got))
     expect(
         obs["all_grads"],
         f"{call}, then backward()",
         "a gradient for every parameter",
         "some parameters got no gradient",
+        "some parameters got no gradient",
+        hint="use every layer in forward, without detaching its output",
     )
+
+
+def _keys_difference(expected: list[str], got: Any) -> str:
+    if not isinstance(got, list):
+        return f"expected a list of keys, got {got!r:.60}"
+    missing = [key for key in expected if key not in got]
+    extra = [key for key in got if key not in expected]
+    if missing:
+        return f"keys {missing} are missing"
+    if extra:
+        return f"unexpected keys {extra}"
+    return f"the keys come in another order: {got}"
 
 
 def _mlp_hidden(rng) -> list[Case]:

@@ -32,17 +32,16 @@ from torch import nn
 from torch.optim import SGD as TorchSGD
 from torch.optim import Adam as TorchAdam
 
-from autograder.checking import (
-    Case,
-    Check,
-    Delegation,
-    Observation,
-    Recorder,
-    raised_of,
-    student_error_message,
-)
+from autograder.checking import Case, Check, Delegation, Observation, Recorder, raised_of
 from autograder.plain import Opaque, RaisedError, type_name
-from autograder.report import CheckFailure, expect, fail, tensor_difference
+from autograder.report import (
+    CheckFailure,
+    expect,
+    fail,
+    message,
+    scenario_error,
+    tensor_difference,
+)
 
 DTYPE = torch.float64
 ATOL, RTOL = 1e-10, 1e-8
@@ -254,6 +253,18 @@ def _step_call(call: str, step: int, steps: int) -> str:
     return f"{call}\nstep {step}: {zeroing}; loss.backward(); opt.step()"
 
 
+def _zero_label(name: str, call: str, set_to_none: bool | None) -> str:
+    arguments = "" if set_to_none is None else f"set_to_none={set_to_none}"
+    return _at(name, f"opt.zero_grad({arguments}) after loss.backward()", call)
+
+
+def _at(name: str, what: str, call: str) -> str:
+    """A failure's call: ``{name}, {what}`` on the first line, then what ran (``call``: the
+    construction and the step), one line each, as set-up lines below it."""
+    construction, *steps = call.split("\n")
+    return "\n".join([f"{name}, {what}", f"  opt = {construction}", *(f"  {s}" for s in steps)])
+
+
 def _arguments_call(name: str, kwargs: dict[str, Any]) -> str:
     return f"{name}([w]{_kwargs(kwargs, prefix=', ')})"
 
@@ -284,7 +295,7 @@ def _zero_grad_scenario(kind, Student, case, X, y, obs: Recorder) -> None:
     for index, set_to_none in enumerate(ZERO_GRAD_SETTINGS):
         _mse(net, X, y).backward()
         kwargs = {} if set_to_none is None else {"set_to_none": set_to_none}
-        obs.call(_zero_call(call, set_to_none), opt.zero_grad, **kwargs)
+        obs.call(_zero_label(kind.name, call, set_to_none), opt.zero_grad, **kwargs)
         obs[f"zero_grad {index}"] = [p.grad for p in net.parameters()]
 
 
@@ -297,7 +308,7 @@ def _unused_scenario(kind, Student, case, X, y, obs: Recorder) -> None:
     for step in range(1, UNUSED_STEPS + 1):
         net.zero_grad()
         _mse(net, X, y).backward()
-        obs.call(f"{call}\nstep {step}: opt.step()", opt.step)
+        obs.call(_at(kind.name, f"step {step}", f"{call}\nstep {step}: opt.step()"), opt.step)
         obs[f"unused {step}"] = net.unused
 
 
@@ -320,11 +331,12 @@ def _run_scenario(kind, Student, case, X, y, obs: Recorder) -> None:
         # Every other step reuses the .grad tensors, as zero_grad(set_to_none=False) does:
         # a state tensor that aliases p.grad is then overwritten.
         closure = _closure(net, X, y, to_none=step % 2 == 1)
+        label = _at(kind.name, f"step {step}", _step_call(call, step, steps))
         if step == steps:
-            obs["closure loss"] = obs.call(_step_call(call, step, steps), opt.step, closure)
+            obs["closure loss"] = obs.call(label, opt.step, closure)
         else:
             closure()
-            obs.call(_step_call(call, step, steps), opt.step)
+            obs.call(label, opt.step)
         obs[f"step {step}"] = {
             "params": [list(group["params"]) for group in opt.param_groups],
             "grads": [p.grad for p in net.parameters()],
@@ -419,7 +431,8 @@ def _judge_class(name: str, obs: Observation) -> None:
         f"class {name}",
         "a subclass of torch.optim.Optimizer",
         Opaque(str(target.get("kind", "?")), str(target.get("name", "?"))),
-        "write class SGD(torch.optim.Optimizer) / class Adam(torch.optim.Optimizer)",
+        f"{name} is not a subclass of torch.optim.Optimizer",
+        hint="write class SGD(torch.optim.Optimizer) / class Adam(torch.optim.Optimizer)",
     )
     borrowed = [cls for cls in mro if str(cls).startswith("torch.") and cls != OPTIMIZER]
     if borrowed:
@@ -428,7 +441,8 @@ def _judge_class(name: str, obs: Observation) -> None:
             f"class {name}{tuple(bases) if isinstance(bases, list) else ()}",
             "a class derived from torch.optim.Optimizer only",
             borrowed,
-            f"the exercise is to write the update rule: do not inherit from torch's {name}",
+            f"{name} inherits torch's {borrowed[0]}",
+            hint=f"the exercise is to write the update rule: do not inherit from torch's {name}",
         )
 
 
@@ -442,7 +456,7 @@ def _step_judge(kind: Kind, case: Case, reference: dict, obs: Observation) -> No
 def _judge_zero_grad(kind: Kind, case: Case, reference: dict, obs: Observation) -> None:
     call = _construction(kind.name, case)
     for index, set_to_none in enumerate(ZERO_GRAD_SETTINGS):
-        zero_call = _zero_call(call, set_to_none)
+        zero_call = _zero_label(kind.name, _zero_call(call, set_to_none), set_to_none)
         grads = _listed(obs[f"zero_grad {index}"], len(reference["names"]))
         for name, none, grad in zip(
             reference["names"], reference["zero_grad"][index], grads, strict=True
@@ -453,18 +467,28 @@ def _judge_zero_grad(kind: Kind, case: Case, reference: dict, obs: Observation) 
                 largest = float(grad.detach().abs().max())
                 ok, shown = (
                     not none and largest == 0.0,
-                    (f"a tensor whose largest |value| is {largest:.3g}"),
+                    "a tensor of zeros"
+                    if largest == 0.0
+                    else f"a tensor whose largest |value| is {largest:.3g}",
                 )
             else:
                 ok, shown = False, grad
-            why = (
+            if ok:
+                continue
+            hint = (
                 "zero_grad() sets every .grad to None by default (set_to_none=True); "
                 "the inherited Optimizer.zero_grad does this"
                 if none
                 else "zero_grad(set_to_none=False) fills the existing .grad with zeros"
             )
             expected = None if none else "a tensor of zeros"
-            expect(ok, f"{zero_call}\n.grad of parameter {name!r}", expected, shown, why)
+            fail(
+                zero_call,
+                expected,
+                shown,
+                f".grad of parameter {name!r} is {_brief(shown)}, expected {_brief(expected)}",
+                hint=hint,
+            )
 
 
 def _judge_unused(kind: Kind, case: Case, reference: dict, obs: Observation) -> None:
@@ -472,13 +496,15 @@ def _judge_unused(kind: Kind, case: Case, reference: dict, obs: Observation) -> 
     call = _unused_call(kind.name, case)
     for step, expected in enumerate(reference["unused"], start=1):
         got = obs[f"unused {step}"]
-        same = _plain_tensor(got) and got.dtype == expected.dtype and torch.equal(got, expected)
-        expect(
-            same,
-            f"{call}\nafter step {step}: the unused parameter",
+        why = tensor_difference(expected, got, atol=0.0, rtol=0.0)
+        if why is None:
+            continue
+        fail(
+            _at(kind.name, f"after step {step}: the parameter whose .grad is None", call),
             expected,
             _detached(got),
-            "skip parameters whose .grad is None (if p.grad is None: continue); "
+            f"it moved ({why})" if why.startswith("values differ") else why,
+            hint="skip parameters whose .grad is None (if p.grad is None: continue); "
             "they are not updated, not even by weight decay",
         )
 
@@ -492,6 +518,10 @@ def _judge_run(kind: Kind, case: Case, reference: dict, obs: Observation) -> Non
     for step, expected in enumerate(run["steps"], start=1):
         step_call = _step_call(call, step, steps)
         record = _step_record(obs, f"step {step}")
+        if step == steps:
+            # What step(closure) returned first: a closure never called also changes the update,
+            # and the loss names that mistake where the parameters would point at the rule.
+            _judge_closure_loss(kind.name, step, step_call, run["loss"], obs["closure loss"])
         params = _listed(record.get("params") if isinstance(record, dict) else None, 2)
         for index, (theirs, ours) in enumerate(zip(expected["params"], params, strict=True)):
             ours = _listed(ours, len(theirs))
@@ -499,99 +529,125 @@ def _judge_run(kind: Kind, case: Case, reference: dict, obs: Observation) -> Non
                 why = _difference(want, got)
                 if why is None:
                     continue
-                hint = kind.hints["first" if step == 1 else "later"]
+                where = (
+                    f"after step {step}: group {index} ({run['hyper'][index]}), "
+                    f"parameter {_name(names, index, position)!r}"
+                )
                 fail(
-                    f"{step_call}\nafter step {step}: group {index} ({run['hyper'][index]}), "
-                    f"parameter {_name(names, index, position)!r}",
+                    _at(kind.name, where, step_call),
                     want,
                     _detached(got),
-                    f"{why}\n  hint: {hint}",
+                    why,
+                    hint=kind.hints["first" if step == 1 else "later"],
                 )
-        _judge_gradients(step_call, reference["names"], expected["grads"], record)
-        if step == steps:
-            _judge_closure_loss(step_call, run["loss"], obs["closure loss"])
-    _judge_state(call, run["state"], names, obs)
+        _judge_gradients(kind.name, step, step_call, reference["names"], expected["grads"], record)
+    _judge_state(kind.name, call, run["state"], names, obs)
 
 
 def _judge_param_groups(kind: Kind, call: str, run: dict, obs: Observation) -> None:
     count = obs["group count"]
     expect(
         type(count) is int and count == 2,
-        f"{call}\nlen(opt.param_groups)",
+        _at(kind.name, "len(opt.param_groups)", call),
         2,
         count,
-        "call super().__init__(params, defaults): it builds param_groups from params",
+        f"{count!r:.60} groups, expected 2",
+        hint="call super().__init__(params, defaults): it builds param_groups from params",
     )
     groups = _listed(obs["hyperparameters"], 2)
     names = _listed(obs["names"], 2)
     for index, (expected, ours) in enumerate(zip(run["hyperparameters"], groups, strict=True)):
         ours = ours if isinstance(ours, dict) else {}
         got = {key: _plain(ours.get(key, "missing")) for key in kind.keys}
-        expect(
-            all(_same(expected[key], got[key]) for key in kind.keys),
-            f"{call}\nopt.param_groups[{index}] hyperparameters",
-            expected,
-            got,
-            "put every hyperparameter in `defaults`; Optimizer fills each group's missing "
-            "keys from it and keeps the group's own values",
-        )
+        wrong = [key for key in kind.keys if not _same(expected[key], got[key])]
+        if wrong:
+            key = wrong[0]
+            fail(
+                _at(kind.name, f"opt.param_groups[{index}] hyperparameters", call),
+                expected,
+                got,
+                f"{key} is {_brief(got[key])}, expected {expected[key]!r}",
+                hint="put every hyperparameter in `defaults`; Optimizer fills each group's "
+                "missing keys from it and keeps the group's own values",
+            )
         listed = names[index] if isinstance(names[index], list) else None
+        shown = len(listed) if listed is not None else names[index]
         expect(
             listed is not None and len(listed) == run["counts"][index],
-            f"{call}\nlen(opt.param_groups[{index}]['params'])",
+            _at(kind.name, f"len(opt.param_groups[{index}]['params'])", call),
             run["counts"][index],
-            len(listed) if listed is not None else names[index],
-            "Optimizer keeps each group's parameters as they were given",
+            shown,
+            f"{_brief(shown)} parameters, expected {run['counts'][index]}",
+            hint="Optimizer keeps each group's parameters as they were given",
         )
 
 
 def _step_record(obs: Observation, key: str) -> Any:
     """The observation of one step; a closure that could not backpropagate gets a hint."""
     if key not in obs and obs.raised is not None:
-        message = student_error_message(obs.raised)
-        if "does not require grad" in message:
+        error = obs.raised.get("error")
+        if isinstance(error, RaisedError) and "does not require grad" in error.message:
             raise CheckFailure(
-                f"{message}\n  hint: step() runs under torch.no_grad(); call the closure inside "
-                "`with torch.enable_grad():` as torch's optimizers do"
+                scenario_error(
+                    obs.raised,
+                    "step() runs under torch.no_grad(); call the closure inside "
+                    "`with torch.enable_grad():` as torch's optimizers do",
+                )
             )
     return obs[key]
 
 
-def _judge_gradients(call: str, names: list[str], expected: list, record: dict) -> None:
+def _judge_gradients(
+    name: str, step: int, call: str, names: list[str], expected: list, record: dict
+) -> None:
     """``step()`` reads ``p.grad`` and leaves it alone, as torch's optimizers do."""
     grads = _listed(record.get("grads"), len(names))
-    for name, want, got in zip(names, expected, grads, strict=True):
+    for parameter, want, got in zip(names, expected, grads, strict=True):
         why = _difference(want, got)
-        expect(
-            why is None,
-            f"{call}\nafter the step: .grad of parameter {name!r}",
+        if why is None:
+            continue
+        fail(
+            _at(name, f"after step {step}: .grad of parameter {parameter!r}", call),
             want,
             got,
-            f"{why}\n  hint: step() must not change p.grad; add weight decay to a new tensor "
+            f"step() changed p.grad ({why})",
+            hint="step() must not change p.grad; add weight decay to a new tensor "
             "(g = p.grad.add(p, alpha=weight_decay)), not in place",
         )
 
 
-def _judge_closure_loss(call: str, expected: torch.Tensor, got: Any) -> None:
-    ok = _plain_tensor(got) and _difference(expected, got.detach()) is None
-    why = "step(closure) calls closure() (with gradients enabled) and returns what it returned"
-    expect(ok, call, expected, got, why)
+def _judge_closure_loss(name: str, step: int, call: str, expected: torch.Tensor, got: Any) -> None:
+    if _plain_tensor(got) and _difference(expected, got.detach()) is None:
+        return
+    why = (
+        _difference(expected, got.detach())
+        if _plain_tensor(got)
+        else f"step(closure) returned {_brief(got)}, not the closure's loss"
+    )
+    fail(
+        _at(name, f"step {step}: loss = opt.step(closure)", call),
+        expected,
+        got,
+        why,
+        hint="step(closure) calls closure() (with gradients enabled) and returns what it returned",
+    )
 
 
-def _judge_state(call: str, needed_keys: list, names: list, obs: Observation) -> None:
+def _judge_state(name: str, call: str, needed_keys: list, names: list, obs: Observation) -> None:
     kept_all = _listed(obs["state"], len(needed_keys))
     flat = [
         (index, position) for index, group in enumerate(names) for position in range(len(group))
     ]
     for (index, position), needed, kept in zip(flat, needed_keys, kept_all, strict=True):
+        parameter = _name(names, index, position)
         expect(
             not needed or (isinstance(kept, dict) and len(kept) > 0),
-            f"{call}\nafter the last step: opt.state[p] for parameter "
-            f"{_name(names, index, position)!r}",
+            _at(name, f"after the last step: opt.state[p] for parameter {parameter!r}", call),
             f"a dict like torch's, with {needed}",
             kept,
-            "keep each parameter's running values in self.state[p] (a dict Optimizer creates "
-            "for you) so that state_dict() saves them",
+            f"opt.state[p] is {_brief(kept)}; torch keeps {needed} there",
+            hint="keep each parameter's running values in self.state[p] (a dict Optimizer "
+            "creates for you) so that state_dict() saves them",
         )
 
 
@@ -627,6 +683,17 @@ def _detached(value: Any) -> Any:
 
 def _difference(expected: torch.Tensor, got: Any) -> str | None:
     return tensor_difference(expected, got, atol=ATOL, rtol=RTOL, digits=10)
+
+
+def _brief(value: Any) -> str:
+    """A value in a few words, for a first line (a description string as itself)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, torch.Tensor):
+        return f"a tensor of shape {tuple(value.shape)}"
+    if isinstance(value, Opaque):
+        return f"a {value.type} object"
+    return f"{value!r:.60}"
 
 
 def _listed(value: Any, length: int) -> list:
@@ -677,18 +744,19 @@ def _arguments_judge(kind: Kind, case: Case, expected: Any, obs: Observation) ->
         raise CheckFailure(f"the observations of your code are malformed: {outcome!r:.200}")
     got = raised_of(outcome)
     if got is not None and got.type == "NotImplementedError":
-        raise CheckFailure(f"{call}\n  not implemented yet (raise NotImplementedError)")
+        raise CheckFailure(message(call, "not implemented yet (raise NotImplementedError)"))
     if (expected is None and got is None) or (
         expected is not None and got is not None and expected.type == got.type
     ):
         return
-    why = (
-        f"torch accepts these arguments: do not reject {_kwargs(kwargs)}"
-        if expected is None
-        else f"validate arguments in __init__ as torch does: raise {expected.type} "
-        f"(torch says: {expected.message})"
-    )
-    fail(call, _outcome(expected), _outcome(got), why)
+    if expected is None:
+        why = f"raised {got.type}, but torch accepts these arguments"
+        hint = f"do not reject {_kwargs(kwargs)}"
+    else:
+        why = f"raised {got.type}" if got is not None else "no exception"
+        why += f", but torch raises {expected.type}: {expected.message}"
+        hint = f"validate arguments in __init__ as torch does: raise {expected.type}"
+    fail(call, _outcome(expected), _outcome(got), why, hint=hint)
 
 
 def _outcome(error: RaisedError | None) -> str:

@@ -7,12 +7,14 @@ running mean on the same inputs); see :mod:`autograder.checking`.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
 from autograder.checking import Case, Check, Delegation, Observation, Recorder
 from autograder.plain import DTYPES
-from autograder.report import expect, expect_tensor
+from autograder.report import expect, expect_tensor, fail
 
 DTYPE = torch.float64
 
@@ -35,8 +37,14 @@ def _sample_net(seed: int, width: int = 4) -> nn.Module:
 # count_parameters
 
 
+def _with_net(call: str, net: str) -> str:
+    """``call`` on its own line, then the net it was given (its repr) as set-up lines."""
+    first, *rest = net.splitlines()
+    return "\n".join([call, f"  net = {first}", *(f"  {line}" for line in rest)])
+
+
 def _count_call(net: str, trainable_only: bool) -> str:
-    return f"count_parameters(net, trainable_only={trainable_only}) on\n{net}"
+    return _with_net(f"count_parameters(net, trainable_only={trainable_only})", net)
 
 
 def _count_scenario(count_parameters, case: Case, obs: Recorder) -> None:
@@ -57,6 +65,14 @@ def _count_reference(case: Case) -> dict:
             )
             for trainable_only in (False, True)
         },
+        # What the usual mistakes count, so the hint can name the one made.
+        "tensors": {
+            trainable_only: sum(
+                1 for p in net.parameters() if p.requires_grad or not trainable_only
+            )
+            for trainable_only in (False, True)
+        },
+        "state": sum(value.numel() for value in net.state_dict().values()),
     }
 
 
@@ -64,10 +80,23 @@ def _count_judge(case: Case, reference: dict, obs: Observation) -> None:
     for trainable_only, expected in reference["counts"].items():
         call = _count_call(reference["net"], trainable_only)
         got = obs[f"count.{trainable_only}"]
-        why = "sum numel() over parameters; BatchNorm's running stats are buffers, not parameters"
-        if trainable_only:
-            why = "with trainable_only=True, skip parameters whose requires_grad is False"
-        expect(type(got) is int and got == expected, call, expected, got, why)
+        if type(got) is int and got == expected:
+            continue
+        what = "trainable scalars" if trainable_only else "scalars in the parameters"
+        why = f"returned {got!r:.60}, expected {expected} ({what})"
+        hint = "sum numel() over parameters; BatchNorm's running stats are buffers, not parameters"
+        if type(got) is not int:
+            why, hint = f"returned {type(got).__name__}, not an int", "sum p.numel() as ints"
+        elif got == reference["tensors"][trainable_only]:
+            hint = "that is the number of parameter tensors: sum numel() over parameters"
+        elif got == reference["state"]:
+            hint = (
+                "that counts state_dict(), BatchNorm's running stats included: they are "
+                "buffers, not parameters"
+            )
+        elif trainable_only and got == reference["counts"][False]:
+            hint = "with trainable_only=True, skip parameters whose requires_grad is False"
+        fail(call, expected, got, why, hint=hint)
 
 
 COUNT_PARAMETERS = Check(
@@ -94,7 +123,7 @@ def _freeze_net() -> nn.Module:
 
 
 def _freeze_call(net: str, prefixes: list[str]) -> str:
-    return f"freeze(net, {list(prefixes)}) on\n{net}"
+    return _with_net(f"freeze(net, {list(prefixes)})", net)
 
 
 def _freeze_scenario(freeze, case: Case, obs: Recorder) -> None:
@@ -108,8 +137,13 @@ def _freeze_scenario(freeze, case: Case, obs: Recorder) -> None:
 
     net.train()
     x = torch.randn(6, 3, generator=torch.Generator().manual_seed(case["seed"]))
-    obs.call(f"{call}\nthen backward()", lambda: net(x).sum().backward())
+    obs.call(_freeze_backward_call(call), lambda: net(x).sum().backward())
     obs["has_grad"] = {name: p.grad is not None for name, p in net.named_parameters()}
+
+
+def _freeze_backward_call(call: str) -> str:
+    head, _, net = call.partition("\n")
+    return f"{head}, then net(x).sum().backward()\n{net}"
 
 
 def _freeze_reference(case: Case) -> dict:
@@ -125,24 +159,41 @@ def _freeze_judge(case: Case, reference: dict, obs: Observation) -> None:
         call,
         "the same Parameter objects, with requires_grad changed",
         "new Parameter objects",
-        "change requires_grad in place; an optimizer holds the old objects",
+        "freeze put new Parameter objects in the net",
+        hint="change requires_grad in place; an optimizer holds the old objects",
     )
     expected = {name: not name.startswith(prefixes) for name in reference["names"]}
     got = obs["requires_grad"]
-    expect(
-        got == expected,
-        f"{call}\nrequires_grad of each parameter",
-        expected,
-        got,
-        "freeze a parameter when its name starts with one of the prefixes, and only then",
-    )
+    if got != expected:
+        fail(
+            call,
+            expected,
+            got,
+            _frozen_difference(expected, got, prefixes, "requires_grad"),
+            hint="freeze a parameter when its name starts with one of the prefixes, and only then",
+        )
     got_grads = obs["has_grad"]
-    expect(
-        got_grads == expected,
-        f"{call}\nthen backward(): which parameters got a .grad",
-        expected,
-        got_grads,
-    )
+    if got_grads != expected:
+        fail(
+            _freeze_backward_call(call),
+            expected,
+            got_grads,
+            _frozen_difference(expected, got_grads, prefixes, ".grad"),
+            hint="backward() gives a .grad to exactly the parameters that require grad",
+        )
+
+
+def _frozen_difference(expected: dict, got: Any, prefixes: tuple, what: str) -> str:
+    """The first parameter that is frozen (or trainable) when it should not be, in words."""
+    if not isinstance(got, dict) or set(got) != set(expected):
+        return f"expected {what} for each of {list(expected)}, got {got!r:.60}"
+    name = next(name for name in expected if got[name] != expected[name])
+    if what == ".grad":
+        return f"{name!r} {'got no' if expected[name] else 'got a'} .grad after backward()"
+    if expected[name]:
+        return f"{name!r} was frozen, but it starts with none of {list(prefixes)}"
+    prefix = next(prefix for prefix in prefixes if name.startswith(prefix))
+    return f"{name!r} still requires grad, but it starts with {prefix!r}"
 
 
 FREEZE_CHOICES = ["0.", "1.", "3.", "3.0.", "4.", "4.bias", "0.weight"]
@@ -244,14 +295,22 @@ def _rm_reference(case: Case) -> dict:
 
 def _rm_judge(case: Case, reference: dict, obs: Observation) -> None:
     built = _rm_built(case)
-    expect(obs["is_module"], built, "an nn.Module", obs["type"])
+    expect(
+        obs["is_module"],
+        built,
+        "an nn.Module",
+        obs["type"],
+        f"built a {obs['type']}, not an nn.Module",
+        hint="write class RunningMean(nn.Module) and call super().__init__() first",
+    )
     params = obs["parameters"]
     expect(
         params == [],
         f"{built}.named_parameters()",
         [],
         params,
-        "running_mean is state, not something an optimizer should learn",
+        f"RunningMean has parameters {params!r:.60}; it should have none",
+        hint="running_mean is state, not something an optimizer should learn: a buffer",
     )
     buffers = obs["buffers"]
     expect(
@@ -259,14 +318,16 @@ def _rm_judge(case: Case, reference: dict, obs: Observation) -> None:
         f"{built}.named_buffers()",
         ["running_mean"],
         buffers,
-        "use self.register_buffer('running_mean', ...)",
+        "running_mean is not a buffer",
+        hint="use self.register_buffer('running_mean', ...)",
     )
     expect(
         "running_mean" in obs["state_keys"],
         f"{built}.state_dict().keys()",
         ["running_mean"],
         obs["state_keys"],
-        "a persistent buffer is saved",
+        "running_mean is not in state_dict(), so it is not saved",
+        hint="a persistent buffer is saved: register_buffer's default persistent=True",
     )
     dtype = obs["dtype"]
     expect(
@@ -274,7 +335,8 @@ def _rm_judge(case: Case, reference: dict, obs: Observation) -> None:
         f"{built}.to(torch.float64).running_mean.dtype",
         DTYPE,
         DTYPES.get(dtype, dtype),
-        "a buffer moves with .to(); a plain attribute does not",
+        f"running_mean is {dtype} after .to(torch.float64)",
+        hint="a buffer moves with .to(); a plain attribute does not",
     )
     expect_tensor(f"{built}.running_mean at the start", reference["start"], obs["start"])
 
@@ -284,14 +346,25 @@ def _rm_judge(case: Case, reference: dict, obs: Observation) -> None:
         call = _rm_train_call(built, step, x)
         expect_tensor(call, output, obs[f"train.{step}"])
         expect_tensor(
-            f"{call}: running_mean afterwards", running_mean, obs[f"train.{step}.running_mean"]
+            f"{call}: running_mean afterwards",
+            running_mean,
+            obs[f"train.{step}.running_mean"],
+            hint="in train mode, running_mean = (1 - momentum) * running_mean + momentum * "
+            "x.mean(0), as BatchNorm1d updates it",
         )
     call = _rm_eval_call(built, last)
-    expect_tensor(call, reference["eval"], obs["eval"])
+    # running_mean first: updating it in eval mode also changes the output, and is the cause.
     expect_tensor(
-        f"{call}: running_mean must not change in eval mode",
+        f"{call}: running_mean afterwards",
         reference["train"][-1][1],
         obs["eval.running_mean"],
+        hint="running_mean must not change in eval mode",
+    )
+    expect_tensor(
+        call,
+        reference["eval"],
+        obs["eval"],
+        hint="in eval mode, subtract running_mean, not the batch's mean",
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
 import torch
@@ -13,25 +13,53 @@ class CheckFailure(AssertionError):
     """A student's code differs from torch. The message says how."""
 
 
-def fail(
-    call: str, expected: Any, got: Any, why: str = "", *, reference: str = "torch gives"
-) -> NoReturn:
-    """Raise a :class:`CheckFailure` laid out as call / torch / yours / why.
+def message(call: str, what: str, details: Iterable[str] = (), hint: str = "") -> str:
+    """A failure message whose first line, ``{call}: {what}``, says on its own what is wrong.
 
+    Tools show only the first line of a message (``nbgrader validate``, ``python -m autograder
+    check``), so it names the call and the difference. The lines below it are the rest of a
+    multi-line ``call`` (its set-up), the ``details`` (what torch gives, what yours gave) and a
+    ``hint`` on what to look at.
+    """
+    head, *setup = call.split("\n")
+    lines = [f"{head}: {what}" if head else what, *setup, *details]
+    if hint:
+        lines.append(f"  hint: {hint}")
+    return "\n".join(lines)
+
+
+def fail(
+    call: str,
+    expected: Any,
+    got: Any,
+    why: str = "",
+    *,
+    hint: str = "",
+    reference: str = "torch gives",
+) -> NoReturn:
+    """Raise a :class:`CheckFailure`: ``{call}: {why}`` first, then torch's value and yours.
+
+    ``why`` says what differs ("expected …, got …" when it is empty); ``hint`` what to look at.
     ``reference`` names where the expected value comes from when it is not torch.
     """
-    lines = [call, f"  {reference}: {_show(expected)}", f"  yours gave: {_show(got)}"]
-    if why:
-        lines.append(f"  difference:  {why}")
-    raise CheckFailure("\n".join(lines))
+    what = why or f"expected {_brief(expected)}, got {_brief(got)}"
+    details = [f"  {reference}: {_show(expected)}", f"  yours gave: {_show(got)}"]
+    raise CheckFailure(message(call, what, details, hint))
 
 
 def expect(
-    condition: bool, call: str, expected: Any, got: Any, why: str = "", **layout: str
+    condition: bool,
+    call: str,
+    expected: Any,
+    got: Any,
+    why: str = "",
+    *,
+    hint: str = "",
+    reference: str = "torch gives",
 ) -> None:
     """``fail(...)`` unless ``condition`` holds."""
     if not condition:
-        fail(call, expected, got, why, **layout)
+        fail(call, expected, got, why, hint=hint, reference=reference)
 
 
 def tensor_difference(
@@ -82,12 +110,13 @@ def expect_tensor(
     *,
     atol: float = 1e-6,
     rtol: float = 1e-5,
+    hint: str = "",
     reference: str = "torch gives",
 ) -> None:
     """Fail with a teaching message unless ``got`` matches ``expected``."""
     why = tensor_difference(expected, got, atol=atol, rtol=rtol)
     if why is not None:
-        fail(call, expected, got, why, reference=reference)
+        fail(call, expected, got, why, hint=hint, reference=reference)
 
 
 def hidden_rng() -> random.Random:
@@ -99,14 +128,35 @@ def call_student(call: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -
     """Call student code; an exception it raises becomes a failure that names the call."""
     try:
         return fn(*args, **kwargs)
-    except NotImplementedError:
-        raise CheckFailure(f"{call}\n  not implemented yet (raise NotImplementedError)") from None
     except CheckFailure:
         raise
     except Exception as error:
-        message = f"{call}\n  raised {type(error).__name__}: {error}"
-        hints = [hint for clue, hint in HINTS.items() if clue in str(error)]
-        raise CheckFailure("\n  hint: ".join([message, *hints])) from error
+        raise CheckFailure(raised_message(call, type(error).__name__, str(error))) from error
+
+
+def raised_message(call: str, kind: str, text: str, hint: str = "") -> str:
+    """The message for an exception the student's code raised: ``{call}: raised {kind}: …``
+    first (the rest of a long error text below), with a hint for torch's most common errors
+    and ``hint``, when given."""
+    if kind == "NotImplementedError":
+        return message(call, "not implemented yet (raise NotImplementedError)")
+    first, _, rest = text.strip().partition("\n")
+    hints = [advice for clue, advice in HINTS.items() if clue in text] + ([hint] if hint else [])
+    details = [f"  {line}" for line in rest.splitlines()]
+    what = f"raised {kind}: {first}" if first else f"raised {kind}"
+    return message(call, what, details, "\n  hint: ".join(hints))
+
+
+def scenario_error(raised: dict, hint: str = "") -> str:
+    """The message for the exception that stopped a scenario, from its record
+    (``{"call": ..., "error": RaisedError}``): the call that raised it, first."""
+    from autograder.plain import RaisedError
+
+    call = str(raised.get("call") or "while running your code")
+    error = raised.get("error")
+    if not isinstance(error, RaisedError):
+        return message(call, "raised an error", hint=hint)
+    return raised_message(call, error.type, error.message, hint)
 
 
 #: Error text torch raises for common mistakes, and what to do about it.
@@ -115,6 +165,14 @@ HINTS = {
     "mat1 and mat2 shapes cannot be multiplied": "check the weight layout: x @ weight.T",
     "too many dimensions 'str'": "strings cannot become a tensor: keep a batch of them a list",
 }
+
+
+def _brief(value: Any, limit: int = 60) -> str:
+    """A value in a few words, for a first line: a tensor by its shape, text as itself."""
+    if isinstance(value, torch.Tensor):
+        return f"a tensor of shape {tuple(value.shape)}"
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
 
 
 def _show(value: Any) -> str:

@@ -26,7 +26,7 @@ import torch.utils.data
 
 from autograder.checking import Case, Check, Delegation, Observation, Recorder
 from autograder.plain import Opaque, RaisedError
-from autograder.report import CheckFailure
+from autograder.report import CheckFailure, message
 
 NAMES = (
     "SequentialSampler",
@@ -62,14 +62,18 @@ def _case(
     global_seed: int | None = None,
     epochs: tuple[int | None, ...] = (None, None),
     hint: str = "",
+    later_hint: str = "",
+    one_order: bool = False,
 ) -> Case:
     """A case calling ``Sampler(<data>, **kwargs[, generator=...])``, then a pass per epoch.
 
     ``data`` says what the first argument is (see :func:`_data`). ``seed`` seeds a fresh
     ``torch.Generator`` given as ``generator=``; without it the global RNG is seeded with
-    ``global_seed`` (0 when it is ``None``: the sampler should not use it). ``epochs`` lists,
-    for each pass, the value given to ``set_epoch`` first, or ``None``. ``size`` orders the
-    cases (see :func:`_ordered`) and is dropped there.
+    ``global_seed`` (0 when it is ``None``: the sampler should not use it); :func:`_ordered`
+    adds ``global_rng``, whether the global RNG's state is judged. ``epochs`` lists,
+    for each pass, the value given to ``set_epoch`` first, or ``None``. ``hint`` goes with a
+    difference in the indices, ``later_hint`` too when the first pass matched. ``size`` and
+    ``one_order`` order the cases (see :func:`_ordered`) and are dropped there.
     """
     return {
         "data": data,
@@ -78,14 +82,28 @@ def _case(
         "global_seed": global_seed,
         "epochs": list(epochs),
         "hint": hint,
+        "later_hint": later_hint,
         "size": size,
+        "one_order": one_order,
     }
 
 
 def _ordered(cases: list[Case]) -> list[Case]:
-    """The cases from the smallest to the largest (stable), without their sizes."""
+    """The cases from the smallest to the largest (stable), without their sizes.
+
+    A case of a shuffling sampler whose passes can come out in one order only (``range(1)``,
+    one distinct index, one weight above zero) is judged without the global RNG's state where
+    its size puts it, and once more, with it, after all the others: torch's passes and a wrong
+    sampler's agree there, so a mistake only the RNG's state shows (drawing from it although
+    a generator was given) would be reported beside orders that show nothing. A larger case
+    shows it beside orders that do; the case at the end still catches what none of them show.
+    """
     ordered = sorted(cases, key=lambda case: case["size"])
-    return [{key: value for key, value in case.items() if key != "size"} for case in ordered]
+    again = [case for case in ordered if case["one_order"]]
+    judged = [{**case, "global_rng": not case["one_order"]} for case in ordered]
+    judged += [{**case, "global_rng": True} for case in again]
+    dropped = ("size", "one_order")
+    return [{key: value for key, value in case.items() if key not in dropped} for case in judged]
 
 
 def _range(*args: int) -> dict:
@@ -296,15 +314,24 @@ def _type_problem(values: list[Any], batches: bool) -> str | None:
     return None
 
 
-def _first_difference(expected: list[list[Any]], got: list[list[Any]]) -> str:
+def _first_difference(expected: list[list[Any]], got: list[list[Any]]) -> tuple[int, str]:
+    """The number of the first pass that differs, and how it differs."""
     for number, (want, have) in enumerate(zip(expected, got, strict=False), start=1):
         if want == [_comparable(item) for item in have]:
             continue
         for position, (a, b) in enumerate(zip(want, have, strict=False)):
             if a != _comparable(b):
-                return f"pass {number} differs at position {position}: torch {a!r}, yours {b!r}"
-        return f"pass {number} has {len(want)} items in torch, {len(have)} in yours"
-    return f"torch made {len(expected)} passes, yours {len(got)}"
+                return (
+                    number,
+                    f"pass {number} differs at position {position}: torch {a!r}, yours {b!r}",
+                )
+        return number, f"pass {number} has {_items(len(want))} in torch, {len(have)} in yours"
+    number = min(len(expected), len(got)) + 1
+    return number, f"torch made {len(expected)} passes, yours {len(got)}"
+
+
+def _items(count: int) -> str:
+    return f"{count} item{'s' * (count != 1)}"
 
 
 def _outcome(obs: Observation) -> dict:
@@ -345,61 +372,137 @@ def _judge(name: str) -> Callable[[Case, dict, Observation], None]:
         if obs.get("delegated"):
             raise CheckFailure(REFUSAL.format(name=name))
         got = _outcome(obs)
-        text = script(name, case)
         if got["error"] is not None and got["error"]["raised"].type == "NotImplementedError":
-            raise CheckFailure(f"{text}\n  not implemented yet (NotImplementedError)")
-        _compare(text, case["hint"], batches, expected, got)
+            raise CheckFailure(
+                message(headline(name, case), "not implemented yet (NotImplementedError)")
+            )
+        _compare(name, case, batches, expected, got)
 
     return judge
 
 
-def _compare(text: str, hint: str, batches: bool, expected: dict, got: dict) -> None:
-    def fail(torch_says: str, yours: str, why: str) -> None:
-        lines = [text, f"  torch gives: {torch_says}", f"  yours gave:  {yours}"]
-        lines.append(f"  difference:  {why}")
-        if hint:
-            lines.append(f"  hint: {hint}")
-        raise CheckFailure("\n".join(lines))
+#: What torch's sampler draws from the global RNG (with no generator given), for the message
+#: when the student's leaves the global RNG in another state than torch's does.
+GLOBAL_RNG = {
+    "SequentialSampler": "torch's SequentialSampler never touches the global RNG",
+    "RandomSampler": "with generator=None torch draws ONE int64 seed from the global RNG per "
+    "pass (torch.empty((), dtype=torch.int64).random_()) and shuffles with a new Generator "
+    "seeded by it; it draws nothing else from the global RNG",
+    "SubsetRandomSampler": "with generator=None torch calls torch.randperm(len(indices)) on the "
+    "global RNG once per pass and draws nothing else from it",
+    "WeightedRandomSampler": "with generator=None torch calls torch.multinomial(weights, "
+    "num_samples, replacement) on the global RNG once per pass and draws nothing else from it",
+    "BatchSampler": "torch's BatchSampler never touches the global RNG (the wrapped sampler "
+    "draws what it draws)",
+    "DistributedSampler": "torch's DistributedSampler shuffles with its own torch.Generator "
+    "seeded seed + epoch and never touches the global RNG: torch.manual_seed would reset it "
+    "for all the other code in the process",
+}
+
+#: With a generator given, torch's samplers leave the global RNG untouched.
+GENERATOR_GIVEN = (
+    "draw from the generator you are given only (generator=self.generator in torch.randperm, "
+    "torch.randint, torch.multinomial, random_); do not seed or draw from the global RNG"
+)
+
+#: What len() is, for each sampler.
+LENGTHS = {
+    "SequentialSampler": "len(sampler) is len(data_source)",
+    "RandomSampler": "len(sampler) is num_samples (len(data_source) when it is not given)",
+    "SubsetRandomSampler": "len(sampler) is len(indices)",
+    "WeightedRandomSampler": "len(sampler) is num_samples",
+    "BatchSampler": "len() is ceil(len(sampler) / batch_size), or the floor with drop_last=True",
+    "DistributedSampler": "len(sampler) is num_samples, the indices each rank gets (padded, or "
+    "cut with drop_last=True)",
+}
+
+
+def headline(name: str, case: Case) -> str:
+    """The constructor call of a case, for the first line of a message."""
+    arguments = [_data_text(case["data"])]
+    arguments += [f"{key}={value!r}" for key, value in case["kwargs"].items()]
+    if case["seed"] is not None:
+        arguments.append(f"generator=torch.Generator().manual_seed({case['seed']})")
+    call = f"{name}({', '.join(arguments)})"
+    if case["global_seed"] is not None:
+        call += f" after torch.manual_seed({case['global_seed']})"
+    return call
+
+
+def _same_state(expected: dict, got: dict) -> bool:
+    state = got.get("rng_state")
+    return (
+        isinstance(state, torch.Tensor)
+        and state.dtype == torch.uint8
+        and torch.equal(expected["rng_state"], state)
+    )
+
+
+def _compare(name: str, case: Case, batches: bool, expected: dict, got: dict) -> None:
+    """The first way the student's run differs from torch's, as a failure; None when none."""
+    code = ["  the case, as code:", *(f"    {line}" for line in script(name, case).splitlines())]
+
+    def fail(torch_says: str, yours: str, why: str, hint: str = "") -> None:
+        details = [*code, f"  torch gives: {torch_says}", f"  yours gave:  {yours}"]
+        raise CheckFailure(message(headline(name, case), why, details, hint))
 
     passes = got["passes"]
     mine = got["error"]
     theirs = expected["error"]
+    torch_passes, your_passes = _show(expected["passes"]), _show(passes)
     if mine is not None:
         yours = f"{mine['raised'].type} in {mine['where']}: {mine['raised'].message}"
+        raised = f"raised {mine['raised'].type} in {mine['where']}"
     if mine is not None and theirs is None:
-        fail(_show(expected["passes"]), yours, "torch raises none")
+        fail(torch_passes, yours, f"{raised}; torch raises none", case["hint"])
     if theirs is not None:
         kind = theirs["type"]
         torch_says = f"{kind} in {theirs['where']}: {theirs['message']}"
         if mine is None:
-            fail(torch_says, f"no exception; {_show(passes)}", f"raise {kind}")
+            why = f"no exception; torch raises {kind} in {theirs['where']}"
+            fail(torch_says, f"no exception; {your_passes}", why, case["hint"])
         if mine["raised"].type != kind or mine["where"] != theirs["where"]:
-            fail(torch_says, yours, f"raise {kind} in {theirs['where']}, as torch does")
+            why = f"{raised}; torch raises {kind} in {theirs['where']}"
+            fail(torch_says, yours, why, case["hint"])
     for passed in passes:  # not plain data: an int subclass can claim to equal anything
         problem = _opaque_problem(passed, batches)
         if problem:
-            fail(_show(expected["passes"]), _show(passes), problem)
+            fail(torch_passes, your_passes, problem)
+    judge_rng = theirs is None and case["global_rng"]
+    if judge_rng and case["seed"] is not None and not _same_state(expected, got):
+        # Given a generator, any use of the global RNG is a mistake of its own, and the likely
+        # cause of orders that differ: it is reported before them, without the case's hint.
+        fail(
+            torch_passes,
+            your_passes,
+            "the global RNG moved, though generator= was given",
+            GENERATOR_GIVEN,
+        )
     if [[_comparable(item) for item in passed] for passed in passes] != expected["passes"]:
-        why = _first_difference(expected["passes"], passes)
-        fail(_show(expected["passes"]), _show(passes), why)
+        number, why = _first_difference(expected["passes"], passes)
+        hints = [case["hint"], case["later_hint"] if number > 1 else ""]
+        fail(torch_passes, your_passes, why, "; ".join(hint for hint in hints if hint))
     for passed in passes:  # equal values can still be tensors or floats
         problem = _type_problem(passed, batches)
         if problem:
-            fail(_show(expected["passes"]), _show(passes), problem)
+            fail(torch_passes, your_passes, problem)
     if theirs is not None:
         return
     length, want = got.get("length"), expected["length"]
     if type(length) is not int or length != want:
-        fail(f"len(sampler) == {want!r}", f"len(sampler) == {length!r}", "len()")
-    state = got.get("rng_state")
-    if not (isinstance(state, torch.Tensor) and state.dtype == torch.uint8) or not torch.equal(
-        expected["rng_state"], state
-    ):
         fail(
-            "the same indices, and the global RNG left as torch's sampler leaves it",
-            "the same indices, and the global RNG in another state",
-            "torch's sampler draws from the global RNG only when it has no generator (one "
-            "seed per pass for RandomSampler); do not seed or draw from it otherwise",
+            f"len(sampler) == {want!r}",
+            f"len(sampler) == {length!r}",
+            f"len(sampler) is {length!r}, torch's is {want!r}",
+            LENGTHS[name],
+        )
+    if judge_rng and not _same_state(expected, got):
+        fail(
+            torch_passes,
+            your_passes,
+            f"the same indices, but the global RNG ends in another state than torch's {name} "
+            "leaves it in",
+            GLOBAL_RNG[name],
         )
 
 
@@ -465,8 +568,10 @@ def _random_case(n: int, replacement: bool, num_samples: int | None, seed: int |
     if num_samples is not None:
         kwargs["num_samples"] = num_samples
     hint = RANDOM_HINTS["replacement"] if replacement else ""
-    if not replacement and (num_samples or n) % n == 0:
-        hint = RANDOM_HINTS["multiple"]
+    # The empty permutation torch draws last moves a given generator for the next pass only
+    # (without one, every pass shuffles with a fresh generator): a hint once pass 1 matched.
+    multiple = not replacement and (num_samples or n) % n == 0
+    later = RANDOM_HINTS["multiple"] if multiple and seed is not None else ""
     if seed is None:
         hint = "; ".join(h for h in (RANDOM_HINTS["global"], hint) if h)
     size = max(n, num_samples or 0)
@@ -477,6 +582,8 @@ def _random_case(n: int, replacement: bool, num_samples: int | None, seed: int |
         seed=seed,
         global_seed=glob if seed is None else None,
         hint=hint,
+        later_hint=later,
+        one_order=n == 1,
     )
 
 
@@ -499,7 +606,7 @@ def _random_cases(rng: random.Random | None) -> list[Case]:
     if rng is None:
         plan = [
             (1, False, None, 0),
-            (3, False, None, 1),
+            (3, False, None, 9),  # seed 9: torch's two passes differ, neither in order
             (5, False, 3, 2),
             (4, False, 8, 3),
             (4, False, 9, 4),
@@ -553,8 +660,17 @@ def _subset_cases(rng: random.Random | None) -> list[Case]:
     for indices, seed in plan:
         for s, g in ((seed, None), (None, seed)):
             extra = "" if s is not None else "; with generator=None that is the global RNG"
+            one_order = len(set(indices)) == 1
             cases.append(
-                _case(_list(indices), {}, len(indices), seed=s, global_seed=g, hint=hint + extra)
+                _case(
+                    _list(indices),
+                    {},
+                    len(indices),
+                    seed=s,
+                    global_seed=g,
+                    hint=hint + extra,
+                    one_order=one_order,
+                )
             )
     return _ordered(cases)
 
@@ -582,6 +698,8 @@ def _weighted_case(weights: dict, num_samples: Any, replacement: Any, seed, glob
         kwargs["replacement"] = replacement
     if size is None:
         size = num_samples if isinstance(num_samples, int) else 0
+    values = weights["values"]
+    positive = sum(1 for w in values if isinstance(w, int | float) and w > 0)
     return _case(
         weights,
         kwargs,
@@ -589,6 +707,7 @@ def _weighted_case(weights: dict, num_samples: Any, replacement: Any, seed, glob
         seed=seed,
         global_seed=glob if seed is None else None,
         hint=WEIGHTED_HINT,
+        one_order=positive == 1 and size > 0,
     )
 
 

@@ -40,16 +40,16 @@ from torch.optim import SGD
 from torch.optim.lr_scheduler import StepLR
 from torch.utils.data import DataLoader, TensorDataset
 
-from autograder.checking import (
-    Case,
-    Check,
-    Observation,
-    Recorder,
-    raised_of,
-    student_error_message,
-)
+from autograder.checking import Case, Check, Observation, Recorder, raised_of
 from autograder.plain import RaisedError
-from autograder.report import CheckFailure, expect, fail, tensor_difference
+from autograder.report import (
+    CheckFailure,
+    expect,
+    fail,
+    message,
+    scenario_error,
+    tensor_difference,
+)
 
 DTYPE = torch.float64
 ATOL, RTOL = 1e-10, 1e-8
@@ -192,7 +192,7 @@ def _load_call(case: Case) -> str:
 
 def _checkpoint_call(case: Case) -> str:
     return (
-        f"{_save_call(case)}, then\n{_load_call(case)}\n"
+        f"{_save_call(case)}\n  then {_load_call(case)}\n"
         f"  model: {_describe_model(case)}\n"
         f"  loader: {_describe_loader(case, True)}, generator=generator\n"
         f"  optimizer: {_optimizer_text(case)}, scheduler: StepLR(step_size={case['step_size']}, "
@@ -381,25 +381,30 @@ def _train_judge(case: Case, reference: dict, obs: Observation) -> None:
     forwards = _forwards(obs["forwards"])
     _judge_forward_count(call, forwards, sizes)
     for index, forward in enumerate(forwards, start=1):
+        training = forward.get("training")
         expect(
-            forward.get("training") is True,
-            f"{call}\nmodel.training during the forward pass of batch {index}",
+            training is True,
+            call,
             True,
-            forward.get("training"),
-            "train_epoch ran the model in eval mode: call model.train() first (the model was "
-            "in eval mode before; Dropout and BatchNorm1d behave differently in training)",
+            training,
+            f"train_epoch ran the model in {_mode(training)} mode (model.training was "
+            f"{training!r:.20} in the forward pass of batch {index})",
+            hint="call model.train() first (the model was in eval mode before; Dropout and "
+            "BatchNorm1d behave differently in training)",
         )
         expect(
             forward.get("grad") is True,
-            f"{call}\ntorch.is_grad_enabled() during the forward pass of batch {index}",
+            call,
             True,
             forward.get("grad"),
-            "gradients were off while training: do not run train_epoch under torch.no_grad()",
+            "gradients were off while training (torch.is_grad_enabled() was "
+            f"{forward.get('grad')!r:.20} in the forward pass of batch {index})",
+            hint="do not run train_epoch under torch.no_grad()",
         )
     _judge_steps(call, reference, _listed(obs["steps"]))
     _judge_state(call, "after the epoch", reference["state"], obs["state"], _difference, LOOP_HINT)
     _judge_mean(
-        f"{call}\nthe value train_epoch returned",
+        call,
         "train_epoch",
         "loss",
         obs["returned"],
@@ -413,10 +418,11 @@ def _judge_forward_count(call: str, forwards: list, sizes: list[int]) -> None:
     got = [forward.get("size") for forward in forwards]
     expect(
         got == sizes,
-        f"{call}\nthe batch sizes the model was called on",
+        call,
         sizes,
         got,
-        "call model(x) once per batch of the loader, on the whole batch (model(x), not "
+        f"the model was called on batches of sizes {got}, expected {sizes}",
+        hint="call model(x) once per batch of the loader, on the whole batch (model(x), not "
         "model.forward(x))",
     )
 
@@ -426,10 +432,11 @@ def _judge_steps(call: str, reference: dict, steps: list) -> None:
     names = reference["names"]
     expect(
         len(steps) == len(expected),
-        f"{call}\nthe number of optimizer.step() calls",
+        call,
         len(expected),
         len(steps),
-        f"one optimizer.step() per batch: {LOOP_HINT}",
+        f"optimizer.step() ran {len(steps)} times, expected {len(expected)} (once per batch)",
+        hint=LOOP_HINT,
     )
     for index, (want, got) in enumerate(zip(expected, steps, strict=True), start=1):
         got = _listed(got, len(want))
@@ -437,25 +444,24 @@ def _judge_steps(call: str, reference: dict, steps: list) -> None:
             why = _difference(wanted, grad)
             if why is None:
                 continue
+            seen = f"at batch {index}, optimizer.step() saw"
             summed = sum(step[position] for step in expected[:index])
             if index > 1 and _difference(summed, grad) is None:
+                why = f"{seen} the gradients of batches 1 to {index} summed ({name!r})"
                 hint = (
                     "gradients accumulated across batches: call optimizer.zero_grad() for every "
                     "batch, before loss.backward()"
                 )
             elif isinstance(grad, torch.Tensor) and not bool(grad.detach().any()):
+                why = f"{seen} zero gradients ({name!r})"
                 hint = (
                     "the gradients were zero when optimizer.step() ran: zero them before "
                     "loss.backward(), not between backward() and step()"
                 )
             else:
+                why = f"{seen} another gradient of {name!r}: {why}"
                 hint = LOOP_HINT
-            fail(
-                f"{call}\nthe gradient of {name!r} that optimizer.step() saw at batch {index}",
-                wanted,
-                _detached(grad),
-                f"{why}\n  hint: {hint}",
-            )
+            fail(call, wanted, _detached(grad), why, hint=hint)
 
 
 def _judge_mean(
@@ -469,24 +475,41 @@ def _judge_mean(
 ) -> None:
     """A returned mean: a Python number, equal to the per-sample mean."""
     if isinstance(got, torch.Tensor):
-        fail(call, mean, got, f"return the {what} as a Python float (tensor.item()), not a tensor")
+        fail(
+            call,
+            mean,
+            got,
+            f"{function} returned the {what} as a tensor, not a Python float",
+            hint=f"return the {what} as a Python float (tensor.item()), not a tensor",
+        )
     if not _is_number(got):
-        fail(call, mean, got, f"the {what} is a Python float")
+        fail(
+            call,
+            mean,
+            got,
+            f"{function} returned {got!r:.60} as the {what}, not a finite Python float",
+            hint=f"the {what} is a Python float",
+        )
     if _close(mean, got):
         return
     sizes = _sizes(case)
+    per_sample = f"sum({what}_of_batch * batch_size) / {case['samples']}"
     if _close(batch_mean, got):
         why = (
-            f"{function} returned {got:.6g}, the mean over batches; torch's per-sample mean "
-            f"weights the last batch ({sizes[-1]} samples) by its size: "
-            f"sum({what}_of_batch * batch_size) / {case['samples']}"
+            f"{function} returned {got:.6g}, the mean over batches, not the per-sample mean "
+            f"{mean:.6g}"
+        )
+        hint = (
+            f"torch's per-sample mean weights the last batch ({sizes[-1]} samples) by its "
+            f"size: {per_sample}"
         )
     else:
-        why = (
-            f"the mean per-sample {what} over the epoch: sum({what}_of_batch * batch_size) / "
-            f"{case['samples']}, each batch's {what} taken as the batch is processed"
+        why = f"{function} returned {got:.6g} as the {what}, expected {mean:.6g}"
+        hint = (
+            f"the mean per-sample {what} over the epoch: {per_sample}, each batch's {what} "
+            "taken as the batch is processed"
         )
-    fail(call, mean, got, why)
+    fail(call, mean, got, why, hint=hint)
 
 
 # ---------------------------------------------------------------------------- evaluate
@@ -541,30 +564,34 @@ def _evaluate_judge(case: Case, reference: dict, obs: Observation) -> None:
     forwards = _forwards(obs["forwards"])
     _judge_forward_count(call, forwards, reference["sizes"])
     for index, forward in enumerate(forwards, start=1):
+        training = forward.get("training")
         expect(
-            forward.get("training") is False,
-            f"{call}\nmodel.training during the forward pass of batch {index}",
+            training is False,
+            call,
             False,
-            forward.get("training"),
-            "evaluate ran the model in train mode: call model.eval() before the pass (Dropout "
-            "drops units and BatchNorm1d uses, and updates, the batch's statistics in training)",
+            training,
+            f"evaluate ran the model in {_mode(training)} mode (model.training was "
+            f"{training!r:.20} in the forward pass of batch {index})",
+            hint="call model.eval() before the pass (Dropout drops units and BatchNorm1d uses, "
+            "and updates, the batch's statistics in training)",
         )
         expect(
             forward.get("grad") is False,
-            f"{call}\ntorch.is_grad_enabled() during the forward pass of batch {index}",
+            call,
             False,
             forward.get("grad"),
-            "gradients were recorded during evaluate (torch.is_grad_enabled() was True in "
-            "forward): run the pass under torch.no_grad() or torch.inference_mode()",
+            "gradients were recorded during evaluate (torch.is_grad_enabled() was "
+            f"{forward.get('grad')!r:.20} in forward, batch {index})",
+            hint="run the pass under torch.no_grad() or torch.inference_mode()",
         )
     before, after = obs["before"], obs["after"]
     expect(
         after is before,
-        f"{call}\nmodel.training after evaluate",
+        call,
         before,
         after,
-        f"evaluate left the model in {_mode(after)} mode; it was in {_mode(before)} mode "
-        "before: remember model.training and restore it (model.train(was_training))",
+        f"evaluate left the model in {_mode(after)} mode; it was in {_mode(before)} mode before",
+        hint="remember model.training and restore it (model.train(was_training))",
     )
     hint = "evaluating must not change the model"
     _judge_state(call, "after evaluate", reference["state"], obs["state"], _exact, hint)
@@ -574,10 +601,11 @@ def _evaluate_judge(case: Case, reference: dict, obs: Observation) -> None:
             call,
             (reference["loss"], reference["accuracy"]),
             returned,
-            "evaluate returns a tuple (mean loss, accuracy) of two Python floats",
+            f"evaluate returned {returned!r:.60}, not a tuple (loss, accuracy)",
+            hint="evaluate returns a tuple (mean loss, accuracy) of two Python floats",
         )
     _judge_mean(
-        f"{call}\nthe loss evaluate returned",
+        call,
         "evaluate",
         "loss",
         returned[0],
@@ -589,29 +617,46 @@ def _evaluate_judge(case: Case, reference: dict, obs: Observation) -> None:
 
 
 def _judge_accuracy(call: str, got: Any, reference: dict, case: Case) -> None:
-    call = f"{call}\nthe accuracy evaluate returned"
     want = reference["accuracy"]
     if isinstance(got, torch.Tensor):
-        fail(call, want, got, "return the accuracy as a Python float (tensor.item()), not a tensor")
+        fail(
+            call,
+            want,
+            got,
+            "evaluate returned the accuracy as a tensor, not a Python float",
+            hint="return the accuracy as a Python float (tensor.item()), not a tensor",
+        )
     if not _is_number(got):
-        fail(call, want, got, "the accuracy is a Python float")
+        fail(
+            call,
+            want,
+            got,
+            f"evaluate returned {got!r:.60} as the accuracy, not a finite Python float",
+            hint="the accuracy is a Python float",
+        )
     if _close(want, got):
         return
     sizes = _sizes(case)
+    samples = case["samples"]
     if _close(reference["batch_accuracy"], got):
         why = (
-            f"evaluate returned {got:.6g}, the mean of the batches' accuracies; the accuracy "
-            f"over samples counts the correct predictions of all {case['samples']} samples and "
-            f"divides by {case['samples']} (the last batch has {sizes[-1]})"
+            f"evaluate returned the accuracy {got:.6g}, the mean of the batches' accuracies, "
+            f"not the accuracy over samples {want:.6g}"
+        )
+        hint = (
+            f"count the correct predictions of all {samples} samples and divide by {samples} "
+            f"(the last batch has {sizes[-1]})"
         )
     elif _close(100 * want, got):
-        why = "the accuracy is a fraction in [0, 1], not a percentage"
+        why = f"evaluate returned the accuracy {got:.6g}: a percentage, expected {want:.6g}"
+        hint = "the accuracy is a fraction in [0, 1], not a percentage"
     else:
-        why = (
+        why = f"evaluate returned the accuracy {got:.6g}, expected {want:.6g}"
+        hint = (
             "the fraction of samples whose prediction out.argmax(dim=-1) equals the label, over "
-            f"all {case['samples']} samples"
+            f"all {samples} samples"
         )
-    fail(call, want, got, why)
+    fail(call, want, got, why, hint=hint)
 
 
 # --------------------------------------------------------------------------- checkpoint
@@ -751,71 +796,80 @@ def _checkpoint_judge(case: Case, reference: dict, obs: Observation) -> None:
     k = case["save_after"]
     expect(
         obs["saved"] is True,
-        f"{call}\nthe file at path after save_checkpoint",
+        call,
         "a checkpoint file",
         "no file",
-        "save_checkpoint writes the checkpoint to the path it is given: torch.save(..., path)",
+        "save_checkpoint wrote no file at path",
+        hint="save_checkpoint writes the checkpoint to the path it is given: torch.save(..., path)",
     )
     raised = raised_of(obs["weights_only"])
     if raised is not None:
         first = _weights_only_reason(raised.message)
         raise CheckFailure(
-            f"{call}\ntorch.load(path) (weights_only=True, its default), after save_checkpoint\n"
-            f"  raised {raised.type}: {first}\n  hint: {WEIGHTS_ONLY}"
+            message(
+                call,
+                f"torch.load(path) (weights_only=True, its default) raised {raised.type}: {first}",
+                hint=WEIGHTS_ONLY,
+            )
         )
     error = obs.raised.get("error") if "start" not in obs and obs.raised else None
     if isinstance(error, RaisedError) and "weights_only" in error.message.lower().replace(" ", "_"):
-        raise CheckFailure(f"{student_error_message(obs.raised)}\n  hint: {WEIGHTS_ONLY}")
+        raise CheckFailure(scenario_error(obs.raised, WEIGHTS_ONLY))
     resumed = _record(obs["resumed"])
     want = reference["resumed"]
-    at_resume = f"{call}\nright after load_checkpoint"
-    _judge_model(at_resume, want["model"], resumed.get("model"), after_load=True)
-    _judge_optimizer(at_resume, reference["names"], want, resumed)
-    _judge_scheduler(at_resume, want, resumed)
+    at_resume = "right after load_checkpoint"
+    _judge_model(call, at_resume, want["model"], resumed.get("model"), after_load=True)
+    _judge_optimizer(call, at_resume, reference["names"], want, resumed)
+    _judge_scheduler(call, at_resume, want, resumed)
     why = _exact(want["generator"], resumed.get("generator"))
     if why is not None:
         fail(
-            f"{at_resume}: the loader's generator.get_state()",
+            call,
             want["generator"],
             _detached(resumed.get("generator")),
-            "after resuming, the next batch differs: the loader's generator state was not "
-            "saved/restored (save generator.get_state(), restore it with generator.set_state())",
+            f"{at_resume}, the loader's generator.get_state() differs from a straight run's: "
+            "the next batch would differ",
+            hint="the loader's generator state was not saved/restored (save "
+            "generator.get_state(), restore it with generator.set_state())",
             reference=STRAIGHT,
         )
     why = _exact(want["rng"], resumed.get("rng"))
     if why is not None:
         fail(
-            f"{at_resume}: torch.get_rng_state()",
+            call,
             want["rng"],
             _detached(resumed.get("rng")),
-            "after resuming, Dropout draws other masks: the global torch RNG state was not "
-            "saved/restored (save torch.get_rng_state(), restore it with torch.set_rng_state())",
+            f"{at_resume}, torch.get_rng_state() differs from a straight run's: Dropout would "
+            "draw other masks",
+            hint="the global torch RNG state was not saved/restored (save "
+            "torch.get_rng_state(), restore it with torch.set_rng_state())",
             reference=STRAIGHT,
         )
     start = obs["start"]
     expect(
         type(start) is int and start == k,
-        f"{call}\nthe epoch load_checkpoint returned",
+        call,
         k,
         start,
-        f"load_checkpoint returned {start!r}; the epoch to start from is {k} "
+        f"load_checkpoint returned {start!r:.40}; the epoch to start from is {k} "
         f"(the saved epoch {k - 1} + 1)",
         reference=STRAIGHT,
     )
     final = _record(obs["final"])
-    done = f"{call}\nafter all {case['epochs']} epochs"
-    _judge_model(done, reference["final"]["model"], final.get("model"), after_load=False)
-    _judge_optimizer(done, reference["names"], reference["final"], final)
-    _judge_scheduler(done, reference["final"], final)
+    done = f"after all {case['epochs']} epochs"
+    _judge_model(call, done, reference["final"]["model"], final.get("model"), after_load=False)
+    _judge_optimizer(call, done, reference["names"], reference["final"], final)
+    _judge_scheduler(call, done, reference["final"], final)
     batch = _record(final.get("batch"))
     for key, value in reference["final"]["batch"].items():
         why = _exact(value, batch.get(key))
         if why is not None:
             fail(
-                f"{done}: the next batch of the loader ({key})",
+                call,
                 value,
                 _detached(batch.get(key)),
-                f"{why}\n  hint: the loader's generator must continue where it stopped",
+                f"{done}, the next batch of the loader ({key}) differs: {why}",
+                hint="the loader's generator must continue where it stopped",
                 reference=STRAIGHT,
             )
 
@@ -828,7 +882,7 @@ def _weights_only_reason(message: str) -> str:
     return chosen.split(" Please use ")[0][:300]
 
 
-def _judge_model(call: str, want: dict, got: Any, after_load: bool) -> None:
+def _judge_model(call: str, when: str, want: dict, got: Any, after_load: bool) -> None:
     got = got if isinstance(got, dict) else {}
     for name, value in want.items():
         why = _exact(value, got.get(name))
@@ -841,50 +895,62 @@ def _judge_model(call: str, want: dict, got: Any, after_load: bool) -> None:
             else "the resumed run drifted from the straight run"
         )
         fail(
-            f"{call}: model.state_dict()[{name!r}]",
+            call,
             value,
             _detached(got.get(name)),
-            f"{why}\n  hint: {hint}",
+            f"{when}, model.state_dict()[{name!r}] differs from a straight run's: {why}",
+            hint=hint,
             reference=STRAIGHT,
         )
 
 
-def _judge_optimizer(call: str, names: list[str], want: dict, got: dict) -> None:
+def _judge_optimizer(call: str, when: str, names: list[str], want: dict, got: dict) -> None:
     buffers = _listed(got.get("momentum"), len(want["momentum"]))
     for name, value, buffer in zip(names, want["momentum"], buffers, strict=True):
         why = _exact(value, buffer)
         if why is not None:
             fail(
-                f"{call}: the optimizer's momentum buffer of {name!r}",
+                call,
                 value,
                 _detached(buffer),
-                "the optimizer's momentum buffers differ after resume: optimizer.state_dict() "
-                "was not saved/restored (restore it with optimizer.load_state_dict())",
+                f"{when}, the optimizer has no momentum buffer for {name!r}"
+                if buffer is None
+                else f"{when}, the optimizer's momentum buffer of {name!r} differs from a "
+                f"straight run's: {why}",
+                hint="the optimizer's momentum buffers differ after resume: "
+                "optimizer.state_dict() was not saved/restored (restore it with "
+                "optimizer.load_state_dict())",
                 reference=STRAIGHT,
             )
     expect(
         _same_floats(want["lr"], got.get("lr")),
-        f"{call}: the optimizer's learning rates (param_groups' lr)",
+        call,
         want["lr"],
         got.get("lr"),
-        "the optimizer's learning rate differs after resume: optimizer.state_dict() holds "
-        "each group's lr (the scheduler changed it); restore it with optimizer.load_state_dict()",
+        f"{when}, the optimizer's learning rates (param_groups' lr) are {got.get('lr')!r:.60}, "
+        f"expected {want['lr']}",
+        hint="optimizer.state_dict() holds each group's lr (the scheduler changed it); "
+        "restore it with optimizer.load_state_dict()",
         reference=STRAIGHT,
     )
 
 
-def _judge_scheduler(call: str, want: dict, got: dict) -> None:
+def _judge_scheduler(call: str, when: str, want: dict, got: dict) -> None:
     same = (
         type(got.get("last_epoch")) is int
         and got.get("last_epoch") == want["last_epoch"]
         and _same_floats(want["last_lr"], got.get("last_lr"))
     )
+    expected = (want["last_epoch"], want["last_lr"])
+    found = (got.get("last_epoch"), got.get("last_lr"))
     expect(
         same,
-        f"{call}: the scheduler's last_epoch and get_last_lr()",
-        (want["last_epoch"], want["last_lr"]),
-        (got.get("last_epoch"), got.get("last_lr")),
-        "the scheduler differs after resume: scheduler.state_dict() was not saved/restored "
+        call,
+        expected,
+        found,
+        f"{when}, the scheduler's (last_epoch, get_last_lr()) are {found!r:.60}, "
+        f"expected {expected}",
+        hint="the scheduler differs after resume: scheduler.state_dict() was not saved/restored "
         "(restore it with scheduler.load_state_dict()), so StepLR would decay the learning "
         "rate at other epochs",
         reference=STRAIGHT,
@@ -917,10 +983,11 @@ def _judge_state(call: str, when: str, wanted: dict, state: Any, compare, hint: 
         why = compare(want, state.get(name))
         if why is not None:
             fail(
-                f"{call}\nmodel.state_dict()[{name!r}] {when}",
+                call,
                 want,
                 _detached(state.get(name)),
-                f"{why}\n  hint: {hint}",
+                f"model.state_dict()[{name!r}] {when}: {why}",
+                hint=hint,
             )
 
 

@@ -40,3 +40,25 @@ def site() -> Path:
     if not (SITE / "index.html").exists():
         pytest.fail("_build/html is missing: run `make book` (make test does) before pytest")
     return SITE
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Put each ``xdist_group`` test on one worker, as ``--dist loadgroup`` promises.
+
+    xdist 3.8 appends ``@group`` to ``item._nodeid``, which pytest 9 no longer reads (a node's
+    id lives in ``item._id``), so grouped tests were spread over the workers and each worker
+    built the group's shared fixture (graded the demo class) again. The suffix goes where
+    pytest 9 reads it.
+    """
+    if not getattr(config.option, "loadgroup", False):
+        return
+    from _pytest.nodeid import coerce_node_id
+
+    for item in items:
+        names = {
+            str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+            for mark in item.iter_markers("xdist_group")
+        }
+        if names and "@" not in item.nodeid:
+            item._id = coerce_node_id(f"{item.nodeid}@{'_'.join(sorted(names))}")

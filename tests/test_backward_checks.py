@@ -245,18 +245,20 @@ def test_finite_differences_are_an_independent_oracle():
 
 
 @pytest.mark.parametrize(
-    ("wrong", "message"),
+    ("wrong", "first", "hint"),
     [
-        (SeedNoteOptimize, "w was also moved by lr * db"),
-        (OnlyW, "b did not change: optimize() must update both w and b"),
-        (Uphill, "a step uphill"),
+        (SeedNoteOptimize, "then w: w was also moved by lr * db", "db is b's gradient"),
+        (OnlyW, "then b: b did not change", "optimize() must update both w and b"),
+        (Uphill, "then w: w took a step uphill", "subtract lr * gradient"),
     ],
 )
-def test_optimize_check_names_the_mistake(wrong, message):
+def test_optimize_check_names_the_mistake(wrong, first, hint):
     with pytest.raises(CheckFailure) as failure:
         checks.check_lr_optimize(wrong)
-    assert message in str(failure.value)
-    assert "optimize()" in str(failure.value)
+    message = str(failure.value)
+    assert first in message.splitlines()[0], message
+    assert f"hint: {hint}" in message
+    assert "optimize()" in message
 
 
 @pytest.mark.parametrize("wrong", [SeedNoteOptimize, OnlyW, Uphill, SignFlipped])
@@ -379,6 +381,77 @@ class PlainClass:
         return x * torch.sigmoid(x)
 
 
+class SigmoidAsGradient(torch.autograd.Function):
+    """backward returns grad_output * sigmoid(x): the x·σ'(x) half of the product rule is lost."""
+
+    @staticmethod
+    def forward(ctx, x):
+        s = torch.sigmoid(x)
+        ctx.save_for_backward(s)
+        return x * s
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (s,) = ctx.saved_tensors
+        return grad_output * s
+
+
+class OnlyTheSecondTerm(torch.autograd.Function):
+    """backward returns grad_output * x·σ(x)(1−σ(x)): the σ(x) half of the product rule is lost."""
+
+    @staticmethod
+    def forward(ctx, x):
+        s = torch.sigmoid(x)
+        ctx.save_for_backward(x, s)
+        return x * s
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        x, s = ctx.saved_tensors
+        return grad_output * x * s * (1 - s)
+
+
+class TwiceTheGradient(torch.autograd.Function):
+    """The product rule applied, then doubled: wrong, but none of the slips the hint names."""
+
+    @staticmethod
+    def forward(ctx, x):
+        s = torch.sigmoid(x)
+        ctx.save_for_backward(x, s)
+        return x * s
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        x, s = ctx.saved_tensors
+        return 2 * grad_output * s * (1 + x * (1 - s))
+
+
+@pytest.mark.parametrize(
+    ("wrong", "slip"),
+    [
+        (SigmoidAsGradient, "σ(x) alone: the x·σ(x)(1−σ(x)) term is missing"),
+        (SigmoidGradientOnly, "σ(x)(1−σ(x)), the derivative of σ alone"),
+        (OnlyTheSecondTerm, "x·σ(x)(1−σ(x)) alone: the σ(x) term is missing"),
+    ],
+)
+def test_swish_backward_that_forgets_the_product_rule_gets_a_hint_naming_it(wrong, slip):
+    with pytest.raises(CheckFailure) as failure:
+        checks.check_swish(wrong)
+    message = str(failure.value)
+    assert "then backward(gradient=v), v random: x.grad: values differ" in message.splitlines()[0]
+    assert (
+        "hint: the product rule: d/dx[x·σ(x)] = σ(x) + x·σ(x)(1−σ(x)); "
+        f"your backward computes {slip}"
+    ) in message, message
+
+
+def test_the_product_rule_hint_comes_only_when_the_numbers_match_a_slip():
+    with pytest.raises(CheckFailure) as failure:
+        checks.check_swish(TwiceTheGradient)
+    assert "values differ at index" in str(failure.value)
+    assert "hint" not in str(failure.value), str(failure.value)
+
+
 @pytest.mark.parametrize(
     ("wrong", "message"),
     [
@@ -408,8 +481,10 @@ def _gradcheck(Swish):
 
 @pytest.mark.parametrize("wrong", [SigmoidGradientOnly, IgnoresGradOutput])
 def test_gradcheck_alone_fails_a_wrong_backward(wrong):
-    with pytest.raises(CheckFailure, match="gradcheck compares your backward"):
+    with pytest.raises(CheckFailure, match="gradcheck compares your backward") as failure:
         _gradcheck(wrong)
+    first = str(failure.value).splitlines()[0]
+    assert first.endswith(": your backward disagrees with finite differences of your forward")
 
 
 def test_gradcheck_passes_the_solution():
@@ -428,6 +503,37 @@ def test_unimplemented_swish_is_reported_as_such():
 
     with pytest.raises(CheckFailure, match="not implemented yet"):
         checks.check_swish(Stub)
+
+
+FIRST_LINES = [
+    (checks.check_lr_forward, ExpOverOnePlusExp, "model(x) for x = ", "nan at z = 1000"),
+    (checks.check_lr_forward, ClampedSigmoid, "model(x) for x = ", "values differ at index (0, 0)"),
+    (checks.check_lr_forward, SeedNoteInit, "LR(3, lr=0.01): ", "nn.Module.__init__ never"),
+    (checks.check_lr_forward, ScalarShapedBias, "LR(3, lr=0.01).b.shape: ", "b has shape (1,)"),
+    (checks.check_lr_backward, RowGradient, "grads['dw']: ", "shape (3, 1) expected, got (1, 3)"),
+    (checks.check_lr_backward, SignFlipped, "grads['dw']: ", "values differ at index (0, 0)"),
+    (checks.check_lr_optimize, OnlyW, "optimize(), then b: ", "b did not change"),
+    (checks.check_lr_training, OnlyW, "accuracy of yhat > 0.5: ", "below 0.95"),
+    (checks.check_swish, SigmoidGradientOnly, "v random: x.grad: ", "values differ at index"),
+    (checks.check_swish, ExpInBackward, "x.grad: ", "nan or inf in the gradient: nan at z = -1000"),
+    (checks.check_swish, SavedOnCtx, "saved_tensors: ", "nothing was saved"),
+    (checks.check_swish, BorrowsSilu, ".grad_fn: ", "not BorrowsSiluBackward"),
+    (checks.check_swish, PlainClass, "Swish: ", "not a subclass of torch.autograd.Function"),
+]
+
+
+@pytest.mark.parametrize(
+    ("check", "wrong", "call", "difference"),
+    FIRST_LINES,
+    ids=[f"{c.__name__}-{w.__name__}" for c, w, _, _ in FIRST_LINES],
+)
+def test_the_first_line_alone_names_the_call_and_the_difference(check, wrong, call, difference):
+    """nbgrader validate and `python -m autograder check` show a message's first line only."""
+    with pytest.raises(CheckFailure) as failure:
+        check(wrong)
+    first = str(failure.value).splitlines()[0]
+    assert call in first and difference in first, str(failure.value)
+    assert first.index(call) < first.index(difference), first
 
 
 # --- the reference is out of reach ------------------------------------------------------------

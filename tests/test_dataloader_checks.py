@@ -78,21 +78,29 @@ def float_zeros(batch):
     return padded, lengths, labels
 
 
+def names_the_mistake(check, wrong, call: str, first: str, hint: str) -> None:
+    """The first line starts with the call and says what differs; the hint comes below."""
+    with pytest.raises(CheckFailure) as failure:
+        check(wrong)
+    message = str(failure.value)
+    line = message.splitlines()[0]
+    assert line.startswith(call), message
+    assert first in line, message
+    assert not hint or f"hint: {hint}" in message, message
+
+
 @pytest.mark.parametrize(
-    ("wrong", "message"),
+    ("wrong", "first", "hint"),
     [
-        (left_padded, "the zeros go on the right"),
-        (lengths_off_by_one, "every length is off by 1"),
-        (time_first, "batch_first=True"),
-        (labels_as_list, "labels: expected a torch.Tensor, got list"),
-        (float_zeros, "padded: dtype torch.int64 expected, got torch.float32"),
+        (left_padded, "padded: values differ at index (1, 0)", "the zeros go on the right"),
+        (lengths_off_by_one, "lengths: values differ at index (0,)", "every length is off by 1"),
+        (time_first, "padded: shape (2, 3) expected, got (3, 2)", "batch_first=True"),
+        (labels_as_list, "labels: expected a torch.Tensor, got list", ""),
+        (float_zeros, "padded: dtype torch.int64 expected, got torch.float32", ""),
     ],
 )
-def test_pad_collate_check_names_the_mistake(wrong, message):
-    with pytest.raises(CheckFailure) as failure:
-        checks.check_pad_collate(wrong)
-    assert message in str(failure.value)
-    assert str(failure.value).startswith("pad_collate([(tensor(["), "the message names the call"
+def test_pad_collate_check_names_the_mistake(wrong, first, hint):
+    names_the_mistake(checks.check_pad_collate, wrong, "pad_collate([(tensor([", first, hint)
 
 
 @pytest.mark.parametrize("wrong", [left_padded, lengths_off_by_one, time_first, labels_as_list])
@@ -177,21 +185,31 @@ def lists_become_tensors(batch):
 
 
 @pytest.mark.parametrize(
-    ("wrong", "message"),
+    ("wrong", "first"),
     [
-        (tuples_stay_tuples, "default_collate turns a batch of tuples into a list"),
-        (numbers_left_as_list, "numbers become one tensor per batch"),
-        (float32_floats, "dtype torch.float64 expected, got torch.float32"),
-        (everything_as_tensor, "strings cannot become a tensor"),
-        (sorted_keys, "keys ['Text', 'Class'] expected, got ['Class', 'Text']"),
-        (lists_become_tensors, "list expected, got Tensor"),
+        (
+            tuples_stay_tuples,
+            "at batch: list expected, got tuple (default_collate turns a batch of tuples into a "
+            "list)",
+        ),
+        (
+            numbers_left_as_list,
+            "at batch: expected a torch.Tensor, got list (numbers become one tensor per batch",
+        ),
+        (float32_floats, "at batch: dtype torch.float64 expected, got torch.float32"),
+        (sorted_keys, "at batch: keys ['Text', 'Class'] expected, got ['Class', 'Text']"),
+        (lists_become_tensors, "at batch: list expected, got Tensor"),
     ],
 )
-def test_my_collate_check_names_the_mistake(wrong, message):
+def test_my_collate_check_names_the_mistake(wrong, first):
+    names_the_mistake(checks.check_my_collate, wrong, "my_collate([", first, "")
+
+
+def test_my_collate_that_makes_strings_a_tensor_gets_the_hint_for_torchs_error():
     with pytest.raises(CheckFailure) as failure:
-        checks.check_my_collate(wrong)
-    assert message in str(failure.value)
-    assert str(failure.value).startswith("my_collate(["), "the message names the call"
+        checks.check_my_collate(everything_as_tensor)
+    assert str(failure.value).startswith("my_collate([")
+    assert "strings cannot become a tensor" in str(failure.value)
 
 
 @pytest.mark.parametrize("wrong", [tuples_stay_tuples, numbers_left_as_list, float32_floats])
@@ -276,22 +294,40 @@ def ignores_collate_fn(dataset, batch_size=1, shuffle=False, drop_last=False, **
 
 
 @pytest.mark.parametrize(
-    ("wrong", "message"),
+    ("wrong", "first", "hint"),
     [
-        (ignores_drop_last, "drop_last=True drops the last, incomplete batch"),
-        (global_randperm, "DataLoader first draws a base seed"),
-        (no_base_seed, "DataLoader first draws a base seed"),
-        (no_extra_permutation, "epoch 1 matched"),
-        (base_seed_only_when_shuffling, "even with shuffle=False"),
-        (returns_a_list, "make simple_loader a generator function"),
-        (ignores_collate_fn, "collate_fn=keep_as_list"),
+        (
+            ignores_drop_last,
+            "epoch 1, batch 3: torch yields 2 batches, yours 3",
+            "drop_last=True drops the last, incomplete batch",
+        ),
+        (
+            global_randperm,
+            "epoch 1, batch 1: at batch: values differ",
+            "DataLoader first draws a base seed",
+        ),
+        (no_base_seed, "epoch 1, batch 1: at batch: values differ", "DataLoader first draws"),
+        (no_extra_permutation, "epoch 2, batch 1: at batch: values differ", "epoch 1 matched"),
+        (
+            base_seed_only_when_shuffling,
+            "1 epoch: every batch matched, but the generator ends in another state",
+            "DataLoader draws one int64 base seed from the generator at the start of every "
+            "epoch, even with shuffle=False",
+        ),
+        (
+            returns_a_list,
+            "epoch 1: returned list, not an iterator",
+            "make simple_loader a generator function",
+        ),
+        (
+            ignores_collate_fn,
+            "collate_fn=keep_as_list), epoch 1, batch 1: at batch: list expected, got dict",
+            "",
+        ),
     ],
 )
-def test_simple_loader_check_names_the_mistake(wrong, message):
-    with pytest.raises(CheckFailure) as failure:
-        checks.check_simple_loader(wrong)
-    assert message in str(failure.value)
-    assert str(failure.value).startswith("simple_loader("), "the message names the call"
+def test_simple_loader_check_names_the_mistake(wrong, first, hint):
+    names_the_mistake(checks.check_simple_loader, wrong, "simple_loader(", first, hint)
 
 
 @pytest.mark.parametrize(

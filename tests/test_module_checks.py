@@ -9,7 +9,7 @@ import torch
 from conftest import solution_namespace
 from torch import nn
 
-from autograder import CheckFailure
+from autograder import CheckFailure, report
 from autograder import module as checks
 
 SOLUTION = solution_namespace("01_module")
@@ -105,36 +105,80 @@ def test_solution_passes_visible_and_hidden_cases():
     checks.check_mlp_hidden(MLP)
 
 
-@pytest.mark.parametrize(
-    ("wrong", "message"),
-    [
-        (SeedNoteLinear, "weight is (out_features, in_features)"),
-        (NoSuperInit, "super().__init__()"),
-        (PlainTensors, "must be nn.Parameter"),
-        (RandnInit, "uniform in ±1/sqrt(in_features)"),
-        (ZeroBiasWhenDisabled, "bias=False must not create a bias"),
-    ],
-)
-def test_my_linear_check_names_the_mistake(wrong, message):
+def first_line_and_message(check, wrong) -> tuple[str, str]:
     with pytest.raises(CheckFailure) as failure:
-        checks.check_my_linear(wrong)
-    assert message in str(failure.value)
-    assert "MyLinear(3, 2" in str(failure.value), "the message names the call"
+        check(wrong)
+    return str(failure.value).splitlines()[0], str(failure.value)
 
 
 @pytest.mark.parametrize(
-    ("wrong", "message"),
+    ("wrong", "first", "hint"),
     [
-        (PythonListMLP, "a plain Python list hides its layers"),
-        (ReluAfterLast, "values differ at index"),
-        (NoActivation, "values differ at index"),
+        (
+            SeedNoteLinear,
+            "named_parameters() (names and shapes): weight has shape (3, 2), expected (2, 3)",
+            "weight is (out_features, in_features) in torch's layout",
+        ),
+        (
+            PlainTensors,
+            "named_parameters() (names and shapes): no parameters registered; "
+            "missing ['bias', 'weight']",
+            "parameters must be nn.Parameter attributes named weight and bias",
+        ),
+        (
+            RandnInit,
+            ".weight after construction: values outside [-0.5774, 0.5774]",
+            "initialise like nn.Linear: uniform in ±1/sqrt(in_features)",
+        ),
+        (
+            ZeroBiasWhenDisabled,
+            "(names and shapes): bias=False created a bias parameter",
+            "bias=False must not create a bias parameter",
+        ),
     ],
 )
-def test_mlp_check_names_the_mistake(wrong, message):
-    with pytest.raises(CheckFailure) as failure:
-        checks.check_mlp(wrong)
-    assert message in str(failure.value)
-    assert "MLP([4, 8, 3])" in str(failure.value)
+def test_my_linear_check_names_the_mistake(wrong, first, hint):
+    """The first line alone names the call and the difference; the hint comes below."""
+    line, message = first_line_and_message(checks.check_my_linear, wrong)
+    assert line.startswith("MyLinear(3, 2, bias="), message
+    assert first in line, message
+    assert f"hint: {hint}" in message
+
+
+def test_my_linear_without_super_init_gets_the_hint_for_torchs_error():
+    _, message = first_line_and_message(checks.check_my_linear, NoSuperInit)
+    assert "MyLinear(3, 2" in message and "super().__init__()" in message, message
+
+
+@pytest.mark.parametrize(
+    ("wrong", "first", "hint"),
+    [
+        (
+            PythonListMLP,
+            "MLP([4, 8, 3]).layers: layers is a list, not an nn.ModuleList",
+            "a plain Python list hides its layers",
+        ),
+        (
+            ReluAfterLast,
+            "called on x of shape (5, 4): values differ at index",
+            "ReLU after the output layer too",
+        ),
+        (NoActivation, "called on x of shape (5, 4): values differ at index", "no ReLU at all"),
+    ],
+)
+def test_mlp_check_names_the_mistake(wrong, first, hint):
+    line, message = first_line_and_message(checks.check_mlp, wrong)
+    assert line.startswith("MLP([4, 8, 3])") and first in line, message
+    assert f"hint: {hint}" in message
+
+
+def test_mlp_gets_no_hint_for_a_mistake_it_does_not_recognise():
+    class HalfOutput(MLP):
+        def forward(self, x):
+            return super().forward(x) / 2
+
+    _, message = first_line_and_message(checks.check_mlp, HalfOutput)
+    assert "values differ at index" in message and "hint:" not in message, message
 
 
 def test_hidden_cases_catch_code_fitted_to_the_visible_case():
@@ -155,3 +199,56 @@ def test_unimplemented_stub_is_reported_as_such():
 
     with pytest.raises(CheckFailure, match="not implemented yet"):
         checks.check_my_linear(Stub)
+
+
+# ------------------------------------------------- the layout every chapter's messages share
+
+
+def test_a_message_puts_the_call_and_the_difference_on_its_first_line():
+    """Tools show a message's first line only; the set-up, the values and the hint come below."""
+    with pytest.raises(CheckFailure) as failure:
+        report.expect_tensor(
+            "MyLinear(3, 2)(x)\n  x = torch.ones(1, 3)",
+            torch.tensor([[0.5, 0.5]]),
+            torch.tensor([[0.5, 0.7]]),
+            hint="check the bias",
+        )
+    lines = str(failure.value).splitlines()
+    assert lines[0].startswith(
+        "MyLinear(3, 2)(x): values differ at index (0, 1): expected 0.5, got 0.7"
+    )
+    assert lines[1] == "  x = torch.ones(1, 3)"
+    assert lines[2].startswith("  torch gives: tensor([[0.5000, 0.5000]])")
+    assert lines[3].startswith("  yours gave: tensor([[0.5000, 0.7000]])")
+    assert lines[4] == "  hint: check the bias"
+
+
+def test_without_a_reason_the_first_line_says_what_was_expected_and_what_came():
+    with pytest.raises(CheckFailure) as failure:
+        report.expect(False, "MyLinear(3, 2).weight.requires_grad", True, False)
+    assert str(failure.value).splitlines()[0] == (
+        "MyLinear(3, 2).weight.requires_grad: expected True, got False"
+    )
+
+
+def test_an_exception_from_student_code_is_named_on_the_first_line():
+    def forward(x):
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied (4x3 and 2x3)\nmore")
+
+    with pytest.raises(CheckFailure) as failure:
+        report.call_student("MyLinear(3, 2)(x)", forward, None)
+    assert str(failure.value).splitlines() == [
+        "MyLinear(3, 2)(x): raised RuntimeError: mat1 and mat2 shapes cannot be multiplied "
+        "(4x3 and 2x3)",
+        "  more",
+        "  hint: check the weight layout: x @ weight.T",
+    ]
+
+    def stub(x):
+        raise NotImplementedError
+
+    with pytest.raises(CheckFailure) as failure:
+        report.call_student("MyLinear(3, 2)(x)", stub, None)
+    assert (
+        str(failure.value) == "MyLinear(3, 2)(x): not implemented yet (raise NotImplementedError)"
+    )

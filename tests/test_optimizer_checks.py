@@ -421,39 +421,86 @@ def test_the_harness_of_the_wrong_adams_is_right_without_its_mistake():
     checks.check_adam(AdamRule)
 
 
+def names_the_mistake(check, wrong, first: str, hint: str) -> str:
+    """The message; its first line holds ``first`` (the difference), its hint ``hint``."""
+    with pytest.raises(CheckFailure) as failure:
+        check(wrong)
+    message = str(failure.value)
+    assert first in message.splitlines()[0], message
+    assert hint in message.partition("\n  hint: ")[2], message
+    return message
+
+
+ZERO_GRAD = "zero_grad() sets every .grad to None by default (set_to_none=True)"
+STATE = "keep each parameter's running values in self.state[p]"
+
+#: Each wrong SGD; what the first line of its message says; and words of its hint.
 SGD_MISTAKES = [
-    (ZeroStartedBuffer, "after step 1: group 0"),
-    (NesterovUsesBuffer, "after step 1: group 1"),
-    (WeightDecayAfterMomentum, "after step 2: group 0"),
-    (IgnoresDampening, "after step 2: group 0"),
-    (DefaultLearningRate, "after step 1: group 0"),
-    (BufferAliasesGrad, "after step 2: group 1"),
-    (WeightDecayInPlace, "step() must not change p.grad"),
-    (ZeroGradInPlace, "zero_grad() sets every .grad to None"),
-    (ZeroGradForgotten, "zero_grad() sets every .grad to None"),
-    (NoneGradAsZeros, "skip parameters whose .grad is None"),
-    (NoneGradCrashes, "'NoneType' object has no attribute"),
-    (BufferOutsideState, "keep each parameter's running values in self.state[p]"),
-    (ClosureWithoutGrad, "call the closure inside `with torch.enable_grad():`"),
-    (ClosureIgnored, "step 20: loss = opt.step(closure)"),
-    (InheritsTorchSGD, "do not inherit from torch's SGD"),
+    (ZeroStartedBuffer, "SGD, after step 1: group 0", "no dampening"),
+    (NesterovUsesBuffer, "SGD, after step 1: group 1", "lr * (1 + momentum) * g with nesterov"),
+    (WeightDecayAfterMomentum, "SGD, after step 2: group 0", "weight decay is added to g"),
+    (IgnoresDampening, "SGD, after step 2: group 0", "(1 - dampening) * g"),
+    (DefaultLearningRate, "SGD, after step 1: group 0", "the group's own lr"),
+    (BufferAliasesGrad, "SGD, after step 2: group 1", "(torch.clone), not as p.grad itself"),
+    (
+        WeightDecayInPlace,
+        "SGD, after step 1: .grad of parameter '0.weight': step() changed p.grad",
+        "step() must not change p.grad",
+    ),
+    (
+        ZeroGradInPlace,
+        "opt.zero_grad() after loss.backward(): .grad of parameter '0.weight' is a tensor of "
+        "zeros, expected None",
+        ZERO_GRAD,
+    ),
+    (ZeroGradForgotten, "'0.weight' is a tensor whose largest |value| is", ZERO_GRAD),
+    (
+        NoneGradAsZeros,
+        "SGD, after step 1: the parameter whose .grad is None: it moved",
+        "skip parameters whose .grad is None",
+    ),
+    (
+        BufferOutsideState,
+        "opt.state[p] for parameter '0.weight': opt.state[p] is None; torch keeps "
+        "['momentum_buffer'] there",
+        STATE,
+    ),
+    (
+        ClosureWithoutGrad,
+        "SGD, step 20: raised RuntimeError: element 0 of tensors does not require grad",
+        "call the closure inside `with torch.enable_grad():`",
+    ),
+    (
+        ClosureIgnored,
+        "SGD, step 20: loss = opt.step(closure): step(closure) returned None, not the closure's",
+        "step(closure) calls closure()",
+    ),
+    (
+        InheritsTorchSGD,
+        "class SGD('SGD',): SGD inherits torch's torch.optim.sgd.SGD",
+        "do not inherit from torch's SGD",
+    ),
 ]
 
 
 @pytest.mark.parametrize(
-    ("wrong", "message"), SGD_MISTAKES, ids=lambda x: getattr(x, "__name__", "")
+    ("wrong", "first", "hint"), SGD_MISTAKES, ids=lambda x: getattr(x, "__name__", "")
 )
-def test_sgd_check_names_the_mistake(wrong, message):
+def test_sgd_check_names_the_mistake(wrong, first, hint):
+    names_the_mistake(checks.check_sgd, wrong, first, hint)
+
+
+def test_sgd_whose_step_crashes_on_a_missing_gradient_names_the_error():
     with pytest.raises(CheckFailure) as failure:
-        checks.check_sgd(wrong)
-    assert message in str(failure.value)
+        checks.check_sgd(NoneGradCrashes)
+    assert "'NoneType' object has no attribute" in str(failure.value)
 
 
 def test_sgd_step_message_shows_torch_and_yours_with_a_hint():
     with pytest.raises(CheckFailure) as failure:
         checks.check_sgd(ZeroStartedBuffer)
     text = str(failure.value)
-    assert "SGD([{'params': net[0].parameters(), 'lr': 0.05" in text, "names the call"
+    assert "\n  opt = SGD([{'params': net[0].parameters(), 'lr': 0.05" in text, "names the call"
     assert "parameter '0.weight'" in text and "dampening=0.3" in text
     assert "torch gives:" in text and "yours gave:" in text and "values differ at index" in text
     assert "no dampening" in text
@@ -476,30 +523,55 @@ def test_argument_message_compares_exception_types():
     with pytest.raises(CheckFailure) as failure:
         checks.check_sgd_arguments(AssertValidationSGD)
     text = str(failure.value)
+    assert text.splitlines()[0] == (
+        "SGD([w], lr=-0.01): raised AssertionError, but torch raises ValueError: "
+        "Invalid learning rate: -0.01"
+    )
     assert (
         "torch gives: 'raises ValueError" in text and "yours gave: 'raises AssertionError" in text
     )
 
 
+@pytest.mark.parametrize(
+    ("wrong", "first"),
+    [
+        (NoValidationSGD, "SGD([w], lr=-0.01): no exception, but torch raises ValueError"),
+        (RejectsZeroLearningRate, "SGD([w], lr=0.0): raised ValueError, but torch accepts"),
+        (NesterovUnchecked, "SGD([w], nesterov=True): no exception, but torch raises ValueError"),
+    ],
+    ids=lambda x: getattr(x, "__name__", ""),
+)
+def test_argument_message_says_on_its_first_line_what_torch_does(wrong, first):
+    with pytest.raises(CheckFailure) as failure:
+        checks.check_sgd_arguments(wrong)
+    assert str(failure.value).splitlines()[0].startswith(first), str(failure.value)
+
+
 ADAM_MISTAKES = [
-    (NoBiasCorrection, "after step 1: group 0"),
-    (EpsInsideSqrt, "after step 1: group 0"),
-    (DecoupledWeightDecay, "after step 1: group 1"),
-    (AdamWeightDecayInPlace, "step() must not change p.grad"),
-    (DefaultBetas, "after step 2: group 0"),
-    (StepCountFromZero, "after step 2: group 0"),
-    (MomentsOutsideState, "keep each parameter's running values in self.state[p]"),
+    (NoBiasCorrection, "Adam, after step 1: group 0", "the bias corrections"),
+    (EpsInsideSqrt, "Adam, after step 1: group 0", "eps added outside the square root"),
+    (DecoupledWeightDecay, "Adam, after step 1: group 1", "weight decay (added to the gradient)"),
+    (
+        AdamWeightDecayInPlace,
+        "Adam, after step 1: .grad of parameter '2.weight': step() changed p.grad",
+        "step() must not change p.grad",
+    ),
+    (DefaultBetas, "Adam, after step 2: group 0", "earlier steps matched"),
+    (StepCountFromZero, "Adam, after step 2: group 0", "t counts this parameter's steps"),
+    (
+        MomentsOutsideState,
+        "opt.state[p] is None; torch keeps ['exp_avg', 'exp_avg_sq', 'step'] there",
+        STATE,
+    ),
 ]
 
 
 @pytest.mark.parametrize(
-    ("wrong", "message"), ADAM_MISTAKES, ids=lambda x: getattr(x, "__name__", "")
+    ("wrong", "first", "hint"), ADAM_MISTAKES, ids=lambda x: getattr(x, "__name__", "")
 )
-def test_adam_check_names_the_mistake(wrong, message):
-    with pytest.raises(CheckFailure) as failure:
-        checks.check_adam(wrong)
-    assert message in str(failure.value)
-    assert "Adam([{'params'" in str(failure.value)
+def test_adam_check_names_the_mistake(wrong, first, hint):
+    message = names_the_mistake(checks.check_adam, wrong, first, hint)
+    assert "\n  opt = Adam([{'params'" in message
 
 
 @pytest.mark.parametrize(

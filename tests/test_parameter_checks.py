@@ -104,47 +104,91 @@ def test_solution_passes_visible_and_hidden_cases():
     checks.check_running_mean_hidden(RunningMean)
 
 
-@pytest.mark.parametrize(
-    ("wrong", "message"),
-    [
-        (count_tensors, "sum numel() over parameters"),
-        (count_state_dict, "buffers, not parameters"),
-        (count_ignoring_flag, "skip parameters whose requires_grad is False"),
-    ],
-)
-def test_count_parameters_check_names_the_mistake(wrong, message):
-    with pytest.raises(CheckFailure, match="count_parameters") as failure:
-        checks.check_count_parameters(wrong)
-    assert message in str(failure.value)
+def first_line_and_message(check, wrong) -> tuple[str, str]:
+    with pytest.raises(CheckFailure) as failure:
+        check(wrong)
+    return str(failure.value).splitlines()[0], str(failure.value)
 
 
 @pytest.mark.parametrize(
-    ("wrong", "message"),
+    ("wrong", "first", "hint"),
     [
-        (freeze_by_substring, "starts with one of the prefixes"),
-        (freeze_by_replacing, "change requires_grad in place"),
-        (freeze_everything, "starts with one of the prefixes"),
+        (
+            count_tensors,
+            "trainable_only=False): returned 7, expected 50",
+            "that is the number of parameter tensors: sum numel() over parameters",
+        ),
+        (
+            count_state_dict,
+            "trainable_only=False): returned 59, expected 50",
+            "BatchNorm's running stats included: they are buffers, not parameters",
+        ),
+        (
+            count_ignoring_flag,
+            "trainable_only=True): returned 50, expected 38",
+            "with trainable_only=True, skip parameters whose requires_grad is False",
+        ),
     ],
 )
-def test_freeze_check_names_the_mistake(wrong, message):
-    with pytest.raises(CheckFailure, match="freeze") as failure:
-        checks.check_freeze(wrong)
-    assert message in str(failure.value)
+def test_count_parameters_check_names_the_mistake(wrong, first, hint):
+    """The first line alone says what came back; the hint names the mistake those numbers show."""
+    line, message = first_line_and_message(checks.check_count_parameters, wrong)
+    assert line.startswith("count_parameters(net, ") and first in line, message
+    assert "\n  net = Sequential(" in message, "the net follows the first line"
+    assert hint in message.split("\n  hint: ")[1], message
 
 
 @pytest.mark.parametrize(
-    ("wrong", "message"),
+    ("wrong", "first", "hint"),
     [
-        (PlainAttribute, "register_buffer"),
-        (AsParameter, "not something an optimizer should learn"),
-        (SwappedMomentum, "running_mean afterwards"),
-        (UpdatesInEval, "in eval mode"),
+        (
+            freeze_by_substring,
+            "'3.0.weight' was frozen, but it starts with none of ['0.', '4.']",
+            "starts with one of the prefixes",
+        ),
+        (
+            freeze_by_replacing,
+            "freeze put new Parameter objects in the net",
+            "change requires_grad in place",
+        ),
+        (
+            freeze_everything,
+            "'1.weight' was frozen, but it starts with none of ['0.', '4.']",
+            "starts with one of the prefixes",
+        ),
     ],
 )
-def test_running_mean_check_names_the_mistake(wrong, message):
-    with pytest.raises(CheckFailure, match="RunningMean") as failure:
-        checks.check_running_mean(wrong)
-    assert message in str(failure.value)
+def test_freeze_check_names_the_mistake(wrong, first, hint):
+    line, message = first_line_and_message(checks.check_freeze, wrong)
+    assert line.startswith("freeze(net, ['0.', '4.']): ") and first in line, message
+    assert hint in message, message
+
+
+@pytest.mark.parametrize(
+    ("wrong", "first", "hint"),
+    [
+        (PlainAttribute, ".named_buffers(): running_mean is not a buffer", "register_buffer"),
+        (
+            AsParameter,
+            ".named_parameters(): RunningMean has parameters ['running_mean']",
+            "not something an optimizer should learn",
+        ),
+        (
+            SwappedMomentum,
+            "batch 1 of shape (5, 3): running_mean afterwards: values differ at index",
+            "running_mean = (1 - momentum) * running_mean + momentum * x.mean(0)",
+        ),
+        (
+            UpdatesInEval,
+            "in eval mode on x of shape (4, 3): running_mean afterwards: values differ at index",
+            "running_mean must not change in eval mode",
+        ),
+    ],
+)
+def test_running_mean_check_names_the_mistake(wrong, first, hint):
+    line, message = first_line_and_message(checks.check_running_mean, wrong)
+    assert line.startswith("RunningMean(3, momentum=0.1)") and first in line, message
+    assert hint in message.split("\n  hint: ")[1], message
 
 
 def _from_callers(accept):

@@ -1,7 +1,8 @@
 """The 07_samplers checks pass the instructor's solution and fail realistic mistakes.
 
 Every wrong sampler below is a mistake a student could make; each must fail its check with a
-message that shows the call, torch's indices and the student's.
+message whose first line names the call and the difference, then shows the case as code,
+torch's indices and the student's.
 """
 
 from __future__ import annotations
@@ -332,46 +333,140 @@ class TwoSeedsPerPass(RandomSampler):
             yield from super().__iter__()
 
 
+class SeedDrawnAlways(RandomSampler):
+    """Copies torch's generator=None branch without its `if`: draws a seed from the global RNG
+    on every pass, then shuffles with the generator it was given. The orders are torch's; only
+    the global RNG shows the mistake."""
+
+    def __iter__(self):
+        seed = int(torch.empty((), dtype=torch.int64).random_().item())
+        if self.generator is not None:
+            yield from super().__iter__()
+            return
+        self.generator = torch.Generator().manual_seed(seed)
+        try:
+            yield from super().__iter__()
+        finally:
+            self.generator = None
+
+
+class RandomIgnoresGenerator(RandomSampler):
+    """Shuffles as if generator were None (a seed from the global RNG), even when given one."""
+
+    def __iter__(self):
+        generator, self.generator = self.generator, None
+        try:
+            yield from super().__iter__()
+        finally:
+            self.generator = generator
+
+
+class OneIndexShortcut(RandomSampler):
+    """Yields 0s for a one-index source without drawing torch's seed from the global RNG."""
+
+    def __iter__(self):
+        if len(self.data_source) == 1 and self.generator is None and not self.replacement:
+            yield from [0] * self.num_samples
+            return
+        yield from super().__iter__()
+
+
+#: Each wrong sampler, and words its message's first line must hold: the difference.
 WRONG = [
-    ("sequential_sampler", YieldsItems, "position 0"),
+    ("sequential_sampler", YieldsItems, "pass 1 differs at position 0: torch 0, yours 'w0'"),
     ("sequential_sampler", YieldsTensors, "yield Python ints, not Tensor"),
-    ("random_sampler", GlobalRandperm, "torch.manual_seed"),
+    ("random_sampler", GlobalRandperm, "after torch.manual_seed(9): pass 1 differs"),
     ("random_sampler", NoExtraPermutation, "pass 2 differs"),
     ("random_sampler", ReplacementIgnored, "replacement=True"),
-    ("random_sampler", RandomValueError, "raise TypeError"),
-    ("random_sampler", TwoSeedsPerPass, "global RNG in another state"),
-    ("subset_random_sampler", YieldsPositions, "pass 1 differs"),
-    ("subset_random_sampler", SubsetDrawsSeed, "torch.manual_seed"),
-    ("subset_random_sampler", SubsetIgnoresGenerator, "generator=torch.Generator()"),
-    ("weighted_random_sampler", WeightedAlwaysReplaces, "replacement=False"),
-    ("weighted_random_sampler", WeightedTypeError, "raise ValueError"),
-    ("weighted_random_sampler", WeightedKeepsDtype, "RuntimeError"),
-    ("weighted_random_sampler", WeightedIgnoresGenerator, "generator=torch.Generator()"),
-    ("batch_sampler", LenIgnoresDropLast, "torch gives: len(sampler) == 0"),
+    ("random_sampler", RandomValueError, "raised ValueError in the constructor; torch raises "),
+    ("random_sampler", TwoSeedsPerPass, "after torch.manual_seed(9): pass 2 differs"),
+    ("random_sampler", SeedDrawnAlways, "the global RNG moved, though generator= was given"),
+    ("random_sampler", RandomIgnoresGenerator, "the global RNG moved, though generator= was "),
+    ("random_sampler", OneIndexShortcut, "the global RNG ends in another state"),
+    ("subset_random_sampler", YieldsPositions, "pass 1 differs at position 0: torch 4, yours 0"),
+    ("subset_random_sampler", SubsetDrawsSeed, "pass 2 differs"),
+    ("subset_random_sampler", SubsetIgnoresGenerator, "the global RNG moved, though generator="),
+    ("weighted_random_sampler", WeightedAlwaysReplaces, "no exception; torch raises RuntimeError"),
+    ("weighted_random_sampler", WeightedTypeError, "raised TypeError in the constructor; torch"),
+    ("weighted_random_sampler", WeightedKeepsDtype, "raised RuntimeError in pass 1"),
+    ("weighted_random_sampler", WeightedIgnoresGenerator, "the global RNG moved, though "),
+    ("batch_sampler", LenIgnoresDropLast, "len(sampler) is 1, torch's is 0"),
     ("batch_sampler", BatchesFixedAtInit, "pass 2 differs"),
-    ("batch_sampler", BatchAcceptsBool, "batch_size=True"),
-    ("batch_sampler", KeepsPartialBatch, "drop_last=True"),
+    ("batch_sampler", BatchAcceptsBool, "no exception; torch raises ValueError"),
+    ("batch_sampler", KeepsPartialBatch, "pass 1 has 0 items in torch, 1 in yours"),
     ("distributed_sampler", PadsFromTail, "differs at position"),
     ("distributed_sampler", BlockSplit, "differs at position"),
     ("distributed_sampler", IgnoresEpoch, "pass 3 differs"),
-    ("distributed_sampler", PadsOnce, "num_replicas=5"),
-    ("distributed_sampler", DropLastRoundsUp, "drop_last=True"),
-    ("distributed_sampler", NoRankCheck, "raise ValueError"),
-    ("distributed_sampler", SeedsGlobalRNG, "global RNG in another state"),
+    ("distributed_sampler", PadsOnce, "pass 1 has 1 item in torch, 0 in yours"),
+    ("distributed_sampler", DropLastRoundsUp, "drop_last=True): pass 1 has 3 items in torch"),
+    ("distributed_sampler", NoRankCheck, "no exception; torch raises ValueError"),
+    ("distributed_sampler", SeedsGlobalRNG, "the global RNG ends in another state"),
 ]
+
+
+def _class_name(check: str) -> str:
+    return "".join(word.title() for word in check.split("_"))
 
 
 @pytest.mark.parametrize(("name", "wrong", "clue"), WRONG, ids=[w[1].__name__ for w in WRONG])
 def test_visible_check_fails_a_wrong_sampler(name, wrong, clue):
+    """The first line alone names the call and the difference; the case follows as code."""
     with pytest.raises(CheckFailure) as failure:
         getattr(checks, f"check_{name}")(wrong)
     message = str(failure.value)
-    assert clue in message, message
+    first = message.splitlines()[0]
+    assert first.startswith(f"{_class_name(name)}("), message
+    assert clue in first, message
+    assert "\n  the case, as code:\n    " in message and "    sampler = " in message, message
     assert "torch gives:" in message and "yours gave:" in message, message
-    assert message.startswith(("torch.manual_seed(", "sampler = ")), message
 
 
-@pytest.mark.parametrize(("name", "wrong", "clue"), WRONG, ids=[w[1].__name__ for w in WRONG])
+@pytest.mark.parametrize("wrong", [SeedDrawnAlways, RandomIgnoresGenerator])
+def test_the_global_rng_drawn_beside_a_generator_is_shown_where_orders_show_something(wrong):
+    """Not on range(1), whose every pass is [0] in torch and in yours, and not with the hint of
+    the case (which is about the permutations) but with one about the generator."""
+    with pytest.raises(CheckFailure) as failure:
+        checks.check_random_sampler(wrong)
+    message = str(failure.value)
+    first = message.splitlines()[0]
+    assert first == (
+        "RandomSampler(range(3), generator=torch.Generator().manual_seed(9)): "
+        "the global RNG moved, though generator= was given"
+    ), message
+    torch_passes = torch.utils.data.RandomSampler(
+        range(3), generator=torch.Generator().manual_seed(9)
+    )
+    first_pass, second_pass = list(torch_passes), list(torch_passes)
+    assert first_pass != second_pass, "the orders of this case tell the passes apart"
+    assert f"torch gives: pass 1: {first_pass}\n               pass 2: {second_pass}" in message
+    assert "num_samples // n" not in message, "no hint about another mistake"
+    assert "hint: draw from the generator you are given only" in message, message
+
+
+def test_a_mistake_only_a_one_index_case_shows_is_still_caught():
+    """range(1) is judged without the global RNG where its size puts it, and with it last."""
+    with pytest.raises(CheckFailure) as failure:
+        checks.check_random_sampler(OneIndexShortcut)
+    message = str(failure.value)
+    assert message.startswith("RandomSampler(range(1)) after torch.manual_seed(0): the same "), (
+        message
+    )
+    assert "hint: with generator=None torch draws ONE int64 seed" in message, message
+    cases = checks.RANDOM.visible
+    assert [
+        case["global_rng"] for case in cases if case["data"] == {"kind": "range", "args": [1]}
+    ] == [
+        False,
+        False,
+        True,
+        True,
+    ]
+
+
+HIDDEN = [w for w in WRONG if w[1] is not OneIndexShortcut]  # range(1) is rarely drawn
+
+
+@pytest.mark.parametrize(("name", "wrong", "clue"), HIDDEN, ids=[w[1].__name__ for w in HIDDEN])
 def test_hidden_check_fails_a_wrong_sampler_too(name, wrong, clue):
     """Hidden cases are drawn at random; over a few draws each mistake must show up."""
     with pytest.raises(CheckFailure):
@@ -452,7 +547,7 @@ def test_replacing_torchs_sampler_class_does_not_change_the_reference():
         (torch.utils.data, "RandomSampler", GlobalRandperm),
         (torch.utils.data.sampler, "RandomSampler", GlobalRandperm),
     )
-    with pytest.raises(CheckFailure, match="torch.manual_seed"):
+    with pytest.raises(CheckFailure, match="after torch.manual_seed"):
         checks.check_random_sampler(fake)
     assert torch.utils.data.RandomSampler is torch.utils.data.sampler.RandomSampler
     assert torch.utils.data.RandomSampler.__module__ == "torch.utils.data.sampler"

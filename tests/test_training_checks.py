@@ -41,6 +41,14 @@ def failure(check, target) -> str:
     return str(raised.value)
 
 
+def assert_names_the_mistake(text: str, call: str, first: str, hint: str) -> None:
+    """The first line starts with the call and says what differs; the hint is below it."""
+    line = text.splitlines()[0]
+    assert line.startswith(call), text
+    assert first in line, text
+    assert not hint or f"hint: {hint}" in text, text
+
+
 # ---------------------------------------------------------------- train_epoch mistakes
 
 
@@ -103,23 +111,35 @@ def returns_a_tensor(model, loader, optimizer, loss_fn):
 
 
 @pytest.mark.parametrize(
-    ("wrong", "message"),
+    ("wrong", "first", "hint"),
     [
-        (no_zero_grad, "gradients accumulated across batches: call optimizer.zero_grad()"),
+        (
+            no_zero_grad,
+            "at batch 2, optimizer.step() saw the gradients of batches 1 to 2 summed",
+            "gradients accumulated across batches: call optimizer.zero_grad()",
+        ),
         (
             mean_over_batches,
-            "the mean over batches; torch's per-sample mean weights the last batch (3 samples) "
-            "by its size",
+            "the mean over batches, not the per-sample mean",
+            "torch's per-sample mean weights the last batch (3 samples) by its size",
         ),
-        (no_train_mode, "train_epoch ran the model in eval mode: call model.train() first"),
-        (zero_grad_after_backward, "not between backward() and step()"),
-        (returns_a_tensor, "as a Python float (tensor.item()), not a tensor"),
+        (no_train_mode, "train_epoch ran the model in eval mode", "call model.train() first"),
+        (
+            zero_grad_after_backward,
+            "at batch 1, optimizer.step() saw zero gradients",
+            "the gradients were zero when optimizer.step() ran: zero them before "
+            "loss.backward(), not between backward() and step()",
+        ),
+        (
+            returns_a_tensor,
+            "train_epoch returned the loss as a tensor, not a Python float",
+            "return the loss as a Python float (tensor.item()), not a tensor",
+        ),
     ],
 )
-def test_train_epoch_check_names_the_mistake(wrong, message):
+def test_train_epoch_check_names_the_mistake(wrong, first, hint):
     text = failure(checks.check_train_epoch, wrong)
-    assert message in text
-    assert text.startswith("train_epoch(model, loader, optimizer, loss_fn)"), text
+    assert_names_the_mistake(text, "train_epoch(model, loader, optimizer, loss_fn): ", first, hint)
 
 
 @pytest.mark.parametrize("wrong", [no_zero_grad, mean_over_batches, no_train_mode])
@@ -193,24 +213,43 @@ def accuracy_in_percent(model, loader, loss_fn):
     return loss, 100 * accuracy
 
 
+RESTORE = "remember model.training and restore it (model.train(was_training))"
+
+
 @pytest.mark.parametrize(
-    ("wrong", "message"),
+    ("wrong", "first", "hint"),
     [
-        (eval_not_restored, "evaluate left the model in eval mode; it was in train mode before"),
-        (back_to_train, "evaluate left the model in train mode; it was in eval mode before"),
+        (
+            eval_not_restored,
+            "evaluate left the model in eval mode; it was in train mode before",
+            RESTORE,
+        ),
+        (
+            back_to_train,
+            "evaluate left the model in train mode; it was in eval mode before",
+            RESTORE,
+        ),
         (
             gradients_recorded,
-            "gradients were recorded during evaluate (torch.is_grad_enabled() was True in forward)",
+            "gradients were recorded during evaluate (torch.is_grad_enabled() was True in forward",
+            "run the pass under torch.no_grad()",
         ),
-        (accuracy_over_batches, "the mean of the batches' accuracies"),
-        (no_eval_mode, "evaluate ran the model in train mode: call model.eval()"),
-        (accuracy_in_percent, "a fraction in [0, 1], not a percentage"),
+        (
+            accuracy_over_batches,
+            "the mean of the batches' accuracies, not the accuracy over samples",
+            "count the correct predictions of all 23 samples",
+        ),
+        (no_eval_mode, "evaluate ran the model in train mode", "call model.eval() before the pass"),
+        (
+            accuracy_in_percent,
+            "a percentage, expected 0.6",
+            "the accuracy is a fraction in [0, 1], not a percentage",
+        ),
     ],
 )
-def test_evaluate_check_names_the_mistake(wrong, message):
+def test_evaluate_check_names_the_mistake(wrong, first, hint):
     text = failure(checks.check_evaluate, wrong)
-    assert message in text
-    assert text.startswith("evaluate(model, loader, loss_fn)"), text
+    assert_names_the_mistake(text, "evaluate(model, loader, loss_fn): ", first, hint)
 
 
 @pytest.mark.parametrize(
@@ -276,37 +315,54 @@ MEMORY: dict = {}
 
 
 @pytest.mark.parametrize(
-    ("pair", "message"),
+    ("pair", "first", "hint"),
     [
         (
             (saver(optimizer=1), loader()),
+            "right after load_checkpoint, the optimizer has no momentum buffer for '0.weight'",
             "the optimizer's momentum buffers differ after resume: optimizer.state_dict() was "
             "not saved",
         ),
         (
             (saver(scheduler=1), loader()),
+            "right after load_checkpoint, the scheduler's (last_epoch, get_last_lr()) are "
+            "(0, [0.1]), expected (4, [0.05])",
             "the scheduler differs after resume: scheduler.state_dict() was not saved",
         ),
         (
             (saver(generator=1), loader()),
-            "after resuming, the next batch differs: the loader's generator state was not "
-            "saved/restored",
+            "right after load_checkpoint, the loader's generator.get_state() differs from a "
+            "straight run's: the next batch would differ",
+            "the loader's generator state was not saved/restored",
         ),
         (
             (saver(rng=1), loader()),
-            "after resuming, Dropout draws other masks: the global torch RNG state was not "
-            "saved/restored",
+            "right after load_checkpoint, torch.get_rng_state() differs from a straight run's: "
+            "Dropout would draw other masks",
+            "the global torch RNG state was not saved/restored",
         ),
         (
             (saver(), loader(off_by_one=True)),
             "load_checkpoint returned 3; the epoch to start from is 4",
+            "",
         ),
         (
             (saver(model=1), loader()),
-            "save model.state_dict() and restore it with model.load_state_dict()",
+            "right after load_checkpoint, model.state_dict()['0.weight'] differs from a "
+            "straight run's: values differ at index",
+            "the model differs from the one saved: save model.state_dict() and restore it with "
+            "model.load_state_dict()",
         ),
-        ((saves_whole_objects, loader()), "weights_only=True"),
-        ((keeps_it_in_memory, loader()), "writes the checkpoint to the path it is given"),
+        (
+            (saves_whole_objects, loader()),
+            "torch.load(path) (weights_only=True, its default) raised UnpicklingError",
+            "save only what torch.load(path) reads with weights_only=True",
+        ),
+        (
+            (keeps_it_in_memory, loader()),
+            "save_checkpoint wrote no file at path",
+            "save_checkpoint writes the checkpoint to the path it is given",
+        ),
     ],
     ids=[
         "optimizer",
@@ -319,10 +375,11 @@ MEMORY: dict = {}
         "no_file",
     ],
 )
-def test_checkpoint_check_names_the_mistake(pair, message):
+def test_checkpoint_check_names_the_mistake(pair, first, hint):
     text = failure(checks.check_checkpoint, pair)
-    assert message in text
-    assert text.startswith("save_checkpoint(path, model, optimizer, scheduler, epoch=3"), text
+    call = "save_checkpoint(path, model, optimizer, scheduler, epoch=3, generator) after 4 epochs: "
+    assert_names_the_mistake(text, call, first, hint)
+    assert "\n  then load_checkpoint(path, model, optimizer, scheduler, generator)" in text
 
 
 @pytest.mark.parametrize(
