@@ -292,6 +292,10 @@ def main_class(subs: Path, private: Path) -> dict:
         1, nbformat.v4.new_markdown_cell("<script>alert('md')</script><img src=x onerror=alert(1)>")
     )
     write(subs, "m06_script_output", mod, made)
+    made = nb(mod)
+    made.cells.insert(1, nbformat.v4.new_markdown_cell("LONE SURROGATE"))
+    text = nbformat.writes(made).replace("LONE SURROGATE", "\\ud800")  # valid JSON, not Unicode
+    write(subs, "m07_lone_surrogate", mod, text.encode())
     return {"marker": marker, "secret": secret}
 
 
@@ -621,6 +625,14 @@ def test_stored_partial_credit_outputs_earn_nothing(main):
     with Gradebook(f"sqlite:///{run.out / 'gradebook.db'}") as gradebook:
         submission = gradebook.find_submission(STEM, "m05_partial_credit")
         assert submission.score == 0 and submission.score <= submission.max_score
+
+
+def test_a_lone_surrogate_is_unreadable_and_does_not_stop_the_batch(main):
+    """Once, one such notebook made writing its graded copy fail and ended the whole batch."""
+    run = main["first"]
+    assert run.status("m07_lone_surrogate") == "unreadable"
+    assert "not Unicode" in run.notes("m07_lone_surrogate")
+    assert run.status("m06_script_output") == "graded"  # and the batch went on
 
 
 def test_stored_html_and_scripts_are_not_shown(main):

@@ -23,6 +23,7 @@ import secrets
 import sys
 import threading
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -325,6 +326,16 @@ def _grade_ids(notebook, points_by_index: dict[int, float]) -> dict[str, float]:
     return ids
 
 
+def _write(item: Pending, results: list, write: Callable[[], object]) -> None:
+    """One output file; a failure to write it is said, and the batch goes on."""
+    try:
+        write()
+    except Exception as error:  # noqa: BLE001 - one submission's failure boundary
+        why = f"an output file could not be written ({type(error).__name__}: {error})"
+        tqdm.write(f"{item.student}/{item.stem}: {why}", file=sys.stderr)
+        results[0].notes.append(why)
+
+
 def _finish(
     item: Pending,
     assignment: course_setup.Assignment,
@@ -358,10 +369,11 @@ def _finish(
         folder.mkdir(parents=True, exist_ok=True)
         for result in results:
             if result.notebook is not None:
-                nbformat.write(result.notebook, str(folder / result.name))
+                _write(item, results, lambda r=result: nbformat.write(r.notebook, folder / r.name))
     page = out / "feedback" / item.student / f"{item.stem}.html"
     page.parent.mkdir(parents=True, exist_ok=True)
-    page.write_text(outputs.feedback_html(item.student, assignment, results, status, score))
+    html = outputs.feedback_html(item.student, assignment, results, status, score)
+    _write(item, results, lambda: page.write_text(html, encoding="utf-8", errors="replace"))
     ledger.add(
         {
             "student": item.student,

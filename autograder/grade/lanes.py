@@ -53,6 +53,9 @@ class Channel:
         self.pid = pid
         self.pidfd = os.pidfd_open(pid)
         self.buffer = b""
+        #: How the process ended, as the zygote reaped it (set by :meth:`Lane.finish`): its exit
+        #: code, or minus the signal that killed it; None when unknown.
+        self.exit_status: int | None = None
 
     def ask(self, request: dict, deadline: float) -> dict:
         """Send ``request`` (a fresh ``id`` is added); return the one answer that matches it."""
@@ -228,7 +231,8 @@ class Lane:
         left = channel.drain()
         channel.close()
         self.control.send(json.dumps({"op": "reap", "pid": channel.pid}).encode())
-        self.control.recv(1 << 16)
+        reaped = self.control.recv(1 << 16)
+        channel.exit_status = json.loads(reaped).get("exit") if reaped else None
         return left
 
     def kill(self, pid: int, uid: int) -> None:

@@ -42,6 +42,11 @@ def parse_notebook(name: str, data: bytes) -> tuple[nbformat.NotebookNode | None
     try:
         notebook = nbformat.reads(data.decode("utf-8"), as_version=4)
         nbformat.validate(notebook)
+        # JSON can spell a lone surrogate ("\ud800"), which no file can hold: writing the
+        # graded copy would fail later, so such a notebook is unreadable now.
+        nbformat.writes(notebook).encode("utf-8")
+    except UnicodeEncodeError:
+        return None, f"{name} is not a readable notebook: it holds text that is not Unicode"
     except Exception as error:  # noqa: BLE001 - any parse failure makes it unreadable
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
         return None, f"{name} is not a readable notebook: {first[:300]}"
