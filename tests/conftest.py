@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,25 @@ def solution_namespace(stem: str) -> dict[str, Any]:
     return namespace
 
 
+#: Run a notebook in a kernel of the running interpreter, as Jupyter would, and save it.
+RUN_NOTEBOOK = """
+import sys, nbclient, nbformat
+notebook = nbformat.read(sys.argv[1], as_version=4)
+nbclient.NotebookClient(notebook, kernel_name="python3", allow_errors=True).execute()
+nbformat.write(notebook, sys.argv[1])
+"""
+
+
+def execute(path: Path, python: str | Path = sys.executable, **run: Any) -> nbformat.NotebookNode:
+    """Execute the notebook at ``path`` in a fresh kernel of ``python``; return it, run.
+
+    In a process of its own: nbclient's event loop must not outlive it in a test worker that
+    later drives Playwright's sync API.
+    """
+    subprocess.run([python, "-c", RUN_NOTEBOOK, path], check=True, timeout=600, **run)
+    return nbformat.read(path, as_version=4)
+
+
 @pytest.fixture(scope="session")
 def site() -> Path:
     """The built site; `make test` builds it before running pytest."""
@@ -62,3 +84,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         }
         if names and "@" not in item.nodeid:
             item._id = coerce_node_id(f"{item.nodeid}@{'_'.join(sorted(names))}")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's headless Chromium, driven by Playwright (no Playwright browser download).
+
+    One per test worker, for the site's tests and the feedback pages' alike: Playwright's sync
+    API refuses to start a second instance while one is running.
+    """
+    from browser.sitecheck import CHROMIUM, CHROMIUM_ARGS
+
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make test-browser` (scripts/install-browser.sh)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import execute
 from packaging.requirements import Requirement
 
 from autograder.course import NOTEBOOKS, SOLUTIONS, answers, fill_in
@@ -29,13 +30,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("anywhere")]
 
 #: What a student's Jupyter environment holds: torch, a kernel and a notebook runner.
 JUPYTER_AND_TORCH = ("torch", "ipykernel", "nbclient")
-#: Run a notebook in the fresh environment's own kernel, as Jupyter would.
-RUN = """
-import sys, nbclient, nbformat
-notebook = nbformat.read(sys.argv[1], as_version=4)
-nbclient.NotebookClient(notebook, kernel_name="python3", allow_errors=True).execute()
-nbformat.write(notebook, sys.argv[1])
-"""
 
 
 @pytest.fixture(scope="module")
@@ -111,8 +105,7 @@ def run_alone(python: Path, notebook: nbformat.NotebookNode, site_url: str, tmp_
     path = folder / "exercises.ipynb"
     nbformat.write(notebook, path)
     env = environment(python.parents[2], site_url)
-    subprocess.run([python, "-c", RUN, path], cwd=folder, env=env, check=True, timeout=600)
-    return nbformat.read(path, as_version=4), env
+    return execute(path, python, cwd=folder, env=env), env
 
 
 def errors(cell) -> list[str]:

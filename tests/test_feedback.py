@@ -27,7 +27,7 @@ from typing import Any
 
 import nbformat
 import pytest
-from browser.conftest import _QuietHandler, browser  # noqa: F401 - the session's Chromium
+from browser.conftest import _QuietHandler
 from browser.sitecheck import AXE, HOST, SCREENSHOTS, Offline
 
 from autograder.course import NOTEBOOKS, SOLUTIONS, venv_env
@@ -356,7 +356,7 @@ def _opened(chromium: Any, base_url: str, student: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def opened(browser, served) -> Any:  # noqa: F811 - browser is the fixture imported above
+def opened(browser, served) -> Any:
     return functools.partial(_opened, browser, served)
 
 

@@ -7,9 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import nbclient
 import nbformat
 import pytest
+from conftest import execute
 
 from autograder.course import NOTEBOOKS, SOLUTIONS, answers, fill_in
 from autograder.selfcheck import first_check, without_hidden_tests
@@ -44,8 +44,10 @@ def check(tmp_path: Path, notebook: nbformat.NotebookNode) -> subprocess.Complet
     return subprocess.run(command, capture_output=True, text=True, timeout=300)
 
 
-def outputs_by_id(notebook: nbformat.NotebookNode) -> dict[str, list]:
-    nbclient.NotebookClient(notebook, kernel_name="python3", allow_errors=True).execute()
+def outputs_by_id(notebook: nbformat.NotebookNode, folder: Path) -> dict[str, list]:
+    path = folder / "module.ipynb"
+    nbformat.write(notebook, path)
+    notebook = execute(path)
     return {
         cell.metadata["nbgrader"]["grade_id"]: cell.outputs
         for cell in notebook.cells
@@ -118,8 +120,8 @@ def test_check_says_what_is_wrong_with_a_bad_path(tmp_path):
     assert done.returncode == 2 and "could not be run" in done.stdout
 
 
-def test_in_the_kernel_a_passing_test_prints_one_tick_and_the_last_cell_the_total():
-    outputs = outputs_by_id(module_notebook(**{"01_module_mlp": WRONG_MLP}))
+def test_in_the_kernel_a_passing_test_prints_one_tick_and_the_last_cell_the_total(tmp_path):
+    outputs = outputs_by_id(module_notebook(**{"01_module_mlp": WRONG_MLP}), tmp_path)
     passed = text(outputs["01_module_my_linear_test"]).splitlines()
     assert passed == [
         "✓ pass 3/3  MyLinear has nn.Linear's parameters, initialisation, outputs and gradients."
@@ -132,12 +134,12 @@ def test_in_the_kernel_a_passing_test_prints_one_tick_and_the_last_cell_the_tota
     assert summary[2].strip().startswith("✗ FAIL 0/2  MLP(")
 
 
-def test_the_summary_counts_tests_not_run_yet():
+def test_the_summary_counts_tests_not_run_yet(tmp_path):
     notebook = module_notebook()
     notebook.cells = [
         c for c in notebook.cells if c.metadata["nbgrader"]["grade_id"] != "01_module_mlp_test"
     ]
-    summary = text(outputs_by_id(notebook)["01_module_summary"]).splitlines()
+    summary = text(outputs_by_id(notebook, tmp_path)["01_module_summary"]).splitlines()
     assert summary[0] == "Visible tests: 3/5 points"
     assert summary[2].strip() == ("· not run 0/2  check_mlp"), (
         "a test cell that never ran is listed with its points"

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from .sitecheck import AXE, CHROMIUM, CHROMIUM_ARGS, HOST, REPO, Offline, Visit, load_page
+from .sitecheck import AXE, HOST, REPO, Offline, Visit, load_page
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -38,19 +38,6 @@ def base_url(site: Path) -> Iterator[str]:
     yield f"http://{HOST}:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    """Debian's headless Chromium, driven by Playwright (no Playwright browser download)."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `make test-browser` (scripts/install-browser.sh)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
