@@ -33,12 +33,16 @@ book: $(STAMP)  ## execute every chapter and build the site into _build/html (st
 serve: book  ## build, then serve the site on http://localhost:8000 (PORT=... to change)
 	$(BIN)/python -m http.server $(PORT) --bind 127.0.0.1 --directory $(SITE)
 
-test: book browser  ## install, build the book strictly, run every test (browser tests too)
+test: book browser postgres  ## install, build the book strictly, run every test (browser, PostgreSQL too)
 	$(BIN)/python -m pytest -n $(JOBS)
 
 .PHONY: browser test-browser
 browser:  ## install Debian's chromium (apt) and axe-core (npm ci) for the browser tests
 	bash scripts/install-browser.sh
+
+.PHONY: postgres
+postgres:  ## install Debian's PostgreSQL server (apt) for the gradebook tests
+	bash scripts/install-postgres.sh
 
 test-browser: book browser  ## test the built site in headless Chromium (screenshots: _build/screenshots)
 	$(BIN)/python -m pytest -m browser tests/browser

@@ -10,6 +10,11 @@ stopped and started again grades only what the ledger does not hold yet for the 
 (submission, assignment source, gradebook and limits), so nothing is lost and nothing is counted
 twice. Each submission is handled inside its own failure boundary: a file that cannot be read or
 a notebook that cannot be graded gets a status and a note, and the batch goes on.
+
+``OUT_DIR`` remembers the term: the roster (``roster.csv``, :mod:`autograder.grade.roster`), the
+due dates (in the gradebook) and the late policy (``late_policy.json``,
+:mod:`autograder.grade.deadlines`). ``grades.csv`` and ``totals.csv`` describe every assignment
+graded into ``OUT_DIR`` for every student on the roster or in SUBMISSIONS_DIR.
 """
 
 from __future__ import annotations
@@ -22,10 +27,12 @@ import queue
 import secrets
 import sys
 import threading
+import unicodedata
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import nbformat
@@ -34,7 +41,8 @@ from tqdm import tqdm
 
 from autograder.course import stems, venv_env
 from autograder.grade import assignments as course_setup
-from autograder.grade import files, judge, outputs
+from autograder.grade import deadlines, files, judge, outputs
+from autograder.grade import roster as roster_file
 from autograder.grade.lanes import Lane, default_db_url, start
 from autograder.grade.submissions import (
     NotebookResult,
@@ -45,6 +53,7 @@ from autograder.grade.submissions import (
     unreadable_result,
     worst,
 )
+from autograder.grade.term import Term, check_inputs
 
 
 @dataclass
@@ -60,6 +69,26 @@ class Options:
     sandbox: bool = True
     hide: list[Path] = field(default_factory=list)
     progress: bool = True
+    #: ``--roster``; without it, the roster an earlier run kept in OUT_DIR, if any.
+    roster: Path | None = None
+    #: ``--due``/``--deadlines``: due dates to write into the gradebook (None clears one).
+    due: dict[str, datetime | None] = field(default_factory=dict)
+    #: ``--late-policy``; without it, the policy OUT_DIR recorded, else none.
+    policy: deadlines.Policy | None = None
+    #: ``--student``: grade only these students (the report still covers the class).
+    students: list[str] = field(default_factory=list)
+    #: ``--regrade``: grade the chosen submissions again even when the ledger holds them.
+    regrade: bool = False
+
+
+@dataclass
+class Report:
+    """What a run returns: a row per student and assignment, and what the instructor should
+    hear about (students not on the roster, submissions left ungraded, missing timestamps)."""
+
+    rows: list[dict]
+    stems: list[str]
+    notices: list[str] = field(default_factory=list)
 
 
 class Ledger:
@@ -99,6 +128,8 @@ class Pending:
     results: dict[str, NotebookResult] = field(default_factory=dict)
     stamp: str | None = None
     notes: list[str] = field(default_factory=list)
+    due: datetime | None = None
+    late: float = 0.0
 
 
 def run_uid_base() -> int:
@@ -119,24 +150,34 @@ def settings_key(options: Options, db_url: str) -> str:
     return hashlib.sha256(json.dumps(settings).encode()).hexdigest()[:12]
 
 
-def grade_class(options: Options, lanes: list[Lane] | None = None) -> list[dict]:
-    """Grade every submission not graded yet; write all outputs; return the CSV rows.
+def grade_class(
+    options: Options, lanes: list[Lane] | None = None, term: Term | None = None
+) -> Report:
+    """Grade every submission not graded yet; write all outputs; return the report.
 
     ``lanes`` may be started by the caller before this module's imports (torch, nbgrader),
-    so that the zygotes warm up meanwhile; by default they are started here.
+    so that the zygotes warm up meanwhile; by default they are started here. ``term`` is what
+    :func:`~autograder.grade.term.check_inputs` made of the options, checked again when not
+    given.
     """
     os.environ["PATH"] = venv_env()["PATH"]  # nbgrader's Gradebook runs `alembic`
     out = options.out.resolve()
     db_url = options.db_url or default_db_url(out)
     chosen = options.assignments or stems()
-    unknown = sorted(set(chosen) - set(stems()))
     submissions = options.submissions.resolve()
+    if term is None:
+        term = check_inputs(
+            options.submissions,
+            options.out,
+            options.assignments,
+            options.roster,
+            options.policy,
+            options.students,
+        )
     if lanes is None:
         lanes = start(options.jobs, submissions, out, db_url, options.hide, options.sandbox)
     try:
-        if unknown:
-            raise SystemExit(f"unknown assignment(s): {', '.join(unknown)}; known: {stems()}")
-        return _grade(options, out, db_url, chosen, submissions, lanes)
+        return _grade(options, term, out, db_url, chosen, submissions, lanes)
     finally:
         for lane in lanes:
             lane.close()
@@ -154,21 +195,31 @@ class Job:
     cells: list[judge.Cell]
 
 
-def _grade(options, out: Path, db_url: str, chosen: list[str], submissions: Path, lanes):
+def _grade(options, term: Term, out: Path, db_url: str, chosen, submissions: Path, lanes):
     assignments = course_setup.prepare(out, db_url, chosen)
-    students = files.student_folders(submissions)
     ledger = Ledger(out / "ledger.jsonl")
     settings = settings_key(options, db_url)
     sources = {stem: course_setup.source_hash(stem)[:12] for stem in chosen}
+    if term.roster is not None and term.roster_source != out / "roster.csv":
+        term.roster.write(out / "roster.csv")
+    if term.policy_given:
+        deadlines.record_policy(term.policy, out)
+    dues, extensions = _deadlines(db_url, options.due, term)
 
     pending: dict[tuple[str, str], Pending] = {}
     jobs: list[Job] = []
     finished: list[Pending] = []
-    for student in students:
+    for student in term.scope:
         for stem in chosen:
-            item, found = _collect(student, stem, assignments[stem], submissions)
-            item.print_ += f":{sources[stem]}:{settings}"
-            if ledger.done(student, stem, item.print_):
+            if _folder(submissions, [student]) == "missing":
+                item, found = _nothing_submitted(student, stem, assignments[stem]), []
+            else:
+                item, found = _collect(student, stem, assignments[stem], submissions)
+            item.due = _due(dues, extensions, student, stem)
+            item.late = deadlines.seconds_late(item.stamp, item.due)
+            late = deadlines.late_key(item.stamp, item.late, term.policy)
+            item.print_ += f":{sources[stem]}:{settings}:{late}"
+            if not options.regrade and ledger.done(student, stem, item.print_):
                 continue
             jobs += found
             item.waiting = {job.name for job in found}
@@ -185,7 +236,7 @@ def _grade(options, out: Path, db_url: str, chosen: list[str], submissions: Path
     threading.Thread(target=cases.warm, args=(calls,), daemon=True).start()
     with Gradebook(db_url) as gradebook:
         for item in finished:
-            _finish(item, assignments[item.stem], gradebook, out, ledger)
+            _finish(item, assignments[item.stem], gradebook, out, ledger, term.policy)
             progress.update()
         if jobs:
             status = lanes[0].ready()
@@ -197,23 +248,140 @@ def _grade(options, out: Path, db_url: str, chosen: list[str], submissions: Path
                 item.results[job.name] = result
                 item.waiting.discard(job.name)
                 if not item.waiting:
-                    _finish(item, assignments[job.stem], gradebook, out, ledger)
+                    _finish(item, assignments[job.stem], gradebook, out, ledger, term.policy)
                     progress.update()
     progress.close()
 
-    rows = []
-    for student in students:
-        for stem in chosen:
-            row = ledger.rows[(student, stem)]
-            rows.append({k: row[k] for k in outputs.CSV_COLUMNS})
-    outputs.write_csv(out / "grades.csv", rows)
-    outputs.write_histogram(out / "histogram.png", rows, chosen)
-    return rows
+    report = _report(term, chosen, assignments, ledger, submissions, dues, extensions)
+    outputs.write_csv(out / "grades.csv", report.rows, _roster_columns(term.roster))
+    outputs.write_totals(
+        out / "totals.csv", report.rows, report.stems, _roster_columns(term.roster)
+    )
+    outputs.write_histogram(out / "histogram.png", report.rows, report.stems)
+    return report
+
+
+def _roster_columns(roster: roster_file.Roster | None) -> list[str]:
+    return list(roster.columns[1:] if roster else roster_file.ROSTER_COLUMNS[1:])
+
+
+def _deadlines(db_url: str, given: dict, term: Term):
+    """Write the given due dates and the roster's students into the gradebook; read back every
+    assignment's due date and every extension nbgrader holds."""
+    with Gradebook(db_url) as gradebook, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # nbgrader's harmless SQLAlchemy autoflush warning
+        for stem, due in given.items():
+            gradebook.update_or_create_assignment(stem, duedate=due)
+        if term.roster is not None:
+            for student in term.roster.students:
+                gradebook.update_or_create_student(student, **term.roster.gradebook_fields(student))
+        dues = {assignment.name: assignment.duedate for assignment in gradebook.assignments}
+        extensions = {
+            (submission.student.id, assignment.name): submission.extension
+            for assignment in gradebook.assignments
+            for submission in assignment.submissions
+            if submission.extension is not None
+        }
+    return dues, extensions
+
+
+def _due(dues: dict, extensions: dict, student: str, stem: str) -> datetime | None:
+    """The student's due date: the assignment's plus their extension, as nbgrader's
+    ``SubmittedAssignment.duedate``."""
+    due = dues.get(stem)
+    extension = extensions.get((student, stem))
+    return due + extension if due is not None and extension is not None else due
+
+
+def _folder(submissions: Path, parts: list[str]) -> str:
+    """``files.kind_of``, with a path the system refuses (a link where a folder should be, a
+    name too long) as ``"other"``: something is there that cannot be read."""
+    try:
+        return files.kind_of(submissions, parts)
+    except OSError:
+        return "other"
+
+
+def _lookalike(student: str, listed: list[str]) -> str:
+    """A submitter off the roster, with the roster's id it differs from only in case or
+    Unicode form (a folder renamed by hand, a file system that decomposes accents)."""
+    key = unicodedata.normalize("NFC", student).casefold()
+    for other in listed:
+        if unicodedata.normalize("NFC", other).casefold() == key:
+            return f"{student} (the roster has {other})"
+    return student
+
+
+def _nothing_submitted(student: str, stem: str, assignment) -> Pending:
+    """A student on the roster with no folder at all: every notebook is missing."""
+    item = Pending(student, stem, hashlib.sha256(b"no student folder").hexdigest()[:16], set())
+    for name, definition in assignment.notebooks.items():
+        why = f"{student} submitted nothing"
+        item.results[name] = unreadable_result(name, definition, "missing", why)
+    return item
+
+
+def _report(term: Term, chosen, assignments, ledger: Ledger, submissions: Path, dues, extensions):
+    """A row per student (roster and submitters) and assignment (this run's and every one the
+    ledger holds): the ledger's last line, or ``missing`` when nothing is in the submissions
+    folder, or ``ungraded`` (no score) when a submission is there but was never graded."""
+    held = {stem for _, stem in ledger.rows}
+    report_stems = [stem for stem in stems() if stem in chosen or stem in held]
+    maxima = {stem: a.max_score for stem, a in assignments.items()}
+    for row in ledger.rows.values():
+        maxima.setdefault(row["assignment"], row["max_score"])
+    report = Report([], report_stems)
+    ungraded, untimed = [], []
+    for student in term.students:
+        fields = term.roster.fields(student) if term.roster else {}
+        for stem in report_stems:
+            due = _due(dues, extensions, student, stem)
+            line = ledger.rows.get((student, stem))
+            row = {"student": student, **fields, "assignment": stem, "max_score": maxima[stem]}
+            row |= {"duedate": deadlines.utc_text(due), "penalty": 0.0, "late_seconds": 0.0}
+            row |= {"timestamp": "", "status": "missing", "score": 0.0, "raw_score": 0.0}
+            if line is not None:
+                row |= {key: line[key] for key in ("status", "score", "max_score")}
+                row["raw_score"] = line.get("raw_score", line["score"])
+                for key in ("penalty", "late_seconds", "timestamp"):
+                    row[key] = line.get(key, row[key])
+                if due is not None and line["status"] != "missing" and not row["timestamp"]:
+                    untimed.append(f"{student}/{stem}")
+            elif _folder(submissions, [student]) != "missing" and (
+                _folder(submissions, [student, stem]) != "missing"
+            ):
+                row |= {"status": "ungraded", "score": None, "raw_score": None}
+                row |= {"penalty": None, "late_seconds": None}
+                ungraded.append(f"{student}/{stem}")
+            report.rows.append(row)
+    if term.roster is not None:
+        strangers = [s for s in term.students if s not in term.roster.rows]
+        if strangers:
+            report.notices.append(
+                f"not on the roster ({len(strangers)}; graded, roster columns empty): "
+                + ", ".join(_lookalike(s, term.roster.students) for s in strangers)
+            )
+    if ungraded:
+        report.notices.append(
+            f"ungraded ({len(ungraded)}; submitted, never graded: outside this run's --student "
+            "or --assignment; no score until a run grades them): " + ", ".join(ungraded)
+        )
+    if untimed:
+        report.notices.append(
+            f"no readable timestamp.txt, so no late penalty, though a due date is set "
+            f"({len(untimed)}): " + ", ".join(untimed)
+        )
+    if any(row["late_seconds"] for row in report.rows):
+        report.notices.append(f"late policy: {term.policy.describe()}")
+    return report
 
 
 def _collect(student: str, stem: str, assignment, submissions: Path) -> tuple[Pending, list[Job]]:
     """What a student submitted for one assignment, read safely: results for what cannot be
-    graded, jobs for the rest. Nothing here can stop the batch."""
+    graded, jobs for the rest. Nothing here can stop the batch.
+
+    Each notebook is graded against the release it came from (``restore_locked_cells``): the
+    current one, or an earlier one whose locked cells it holds, said in a note."""
     item = Pending(student, stem, "", set())
     digest = hashlib.sha256()
     jobs = []
@@ -236,9 +404,12 @@ def _collect(student: str, stem: str, assignment, submissions: Path) -> tuple[Pe
             if notebook is None:
                 item.results[name] = unreadable_result(name, definition, "unreadable", problem)
                 continue
-            restored, notes = restore_locked_cells(notebook, definition)
-            cells = judge_cells(restored, definition)
-            jobs.append(Job(student, stem, name, restored, notes, cells))
+            restored = restore_locked_cells(notebook, assignment, name)
+            digest.update(restored.key.encode())
+            if restored.about:
+                item.notes.append(restored.about)
+            cells = judge_cells(restored.notebook, restored.definition)
+            jobs.append(Job(student, stem, name, restored.notebook, restored.notes, cells))
         except files.Unreadable as error:
             missing = "was not submitted" in str(error)
             digest.update(name.encode() + b"\0unreadable")
@@ -342,6 +513,7 @@ def _finish(
     gradebook: Gradebook,
     out: Path,
     ledger: Ledger,
+    policy: deadlines.Policy,
 ) -> None:
     """Gradebook, autograded notebooks, feedback page, then the ledger line (in that order).
 
@@ -351,12 +523,13 @@ def _finish(
     results = [item.results[name] for name in assignment.notebooks]
     results[0].notes[:0] = item.notes  # notes on the submission as a whole (its timestamp)
     status = worst([r.status for r in results])
-    score = sum(r.score for r in results)
+    raw = sum(r.score for r in results)
     submitted = any(r.status != "missing" for r in results)
     print_ = item.print_
+    penalties: dict[str, float | None] = dict.fromkeys(assignment.notebooks)
     if submitted:
         try:
-            _record(gradebook, assignment, item.student, results, item.stamp)
+            penalties = _record(gradebook, assignment, item, results, policy)
         except Exception as error:  # noqa: BLE001 - one submission's failure boundary
             gradebook.db.rollback()
             why = (
@@ -365,11 +538,16 @@ def _finish(
             tqdm.write(f"{item.student}/{item.stem}: {why}", file=sys.stderr)
             results[0].notes.append(why)
             print_ = "not-recorded"
+            penalties = {r.name: policy.penalty(r.score, item.late) for r in results}
         folder = out / "course" / "autograded" / item.student / item.stem
         folder.mkdir(parents=True, exist_ok=True)
         for result in results:
             if result.notebook is not None:
                 _write(item, results, lambda r=result: nbformat.write(r.notebook, folder / r.name))
+    penalty = sum(p or 0.0 for p in penalties.values())
+    score = max(0.0, raw - penalty)
+    if submitted and item.late > 0:
+        results[0].notes.append(deadlines.late_note(item.late, item.due, penalty, policy))
     page = out / "feedback" / item.student / f"{item.stem}.html"
     page.parent.mkdir(parents=True, exist_ok=True)
     html = outputs.feedback_html(item.student, assignment, results, status, score)
@@ -382,8 +560,18 @@ def _finish(
             "max_score": assignment.max_score,
             "status": status,
             "fingerprint": print_,
+            "raw_score": raw,
+            "penalty": penalty,
+            "late_seconds": item.late,
+            "timestamp": deadlines.stamp_text(item.stamp) if submitted else "",
             "notebooks": {
-                r.name: {"status": r.status, "scores": r.scores, "notes": r.notes} for r in results
+                r.name: {
+                    "status": r.status,
+                    "scores": r.scores,
+                    "notes": r.notes,
+                    "penalty": penalties[r.name],
+                }
+                for r in results
             },
             "seconds": sum(r.seconds for r in results),
         }
@@ -394,19 +582,33 @@ def _finish(
 NEEDS_REVIEW = ("tampered", "unreadable", "review", "kernel_died")
 
 
-def _record(gradebook: Gradebook, assignment, student: str, results, stamp: str | None) -> None:
-    """Write the auto scores with nbgrader's API, as nbgrader's SaveAutoGrades does."""
+def _record(
+    gradebook: Gradebook, assignment, item: Pending, results, policy: deadlines.Policy
+) -> dict[str, float | None]:
+    """Write the auto scores with nbgrader's API, as nbgrader's SaveAutoGrades does, then each
+    notebook's late penalty as nbgrader's AssignLatePenalties does (from the notebook's score in
+    the gradebook, a manual grade included); return the penalties by notebook file."""
+    student, stem = item.student, assignment.stem
     with warnings.catch_warnings():
         # nbgrader's add_submission triggers a harmless SQLAlchemy autoflush warning
         warnings.simplefilter("ignore")
         gradebook.update_or_create_student(student)
-        extra = {"timestamp": stamp} if stamp else {}
-        gradebook.update_or_create_submission(assignment.stem, student, **extra)
+        # The timestamp of this submission, or none: an earlier one would make it late.
+        gradebook.update_or_create_submission(stem, student, timestamp=item.stamp)
         for result in results:
             notebook = Path(result.name).stem
             review = result.status in NEEDS_REVIEW
             for grade_id, score in result.scores.items():
-                grade = gradebook.find_grade(grade_id, notebook, assignment.stem, student)
+                grade = gradebook.find_grade(grade_id, notebook, stem, student)
                 grade.auto_score = score
                 grade.needs_manual_grade = review or grade.manual_score is not None
+        gradebook.db.flush()
+        gradebook.db.expire_all()  # the notebooks' scores are computed columns
+        penalties = {}
+        for result in results:
+            submitted = gradebook.find_submission_notebook(Path(result.name).stem, stem, student)
+            penalty = policy.penalty(submitted.score, item.late)
+            submitted.late_submission_penalty = penalty
+            penalties[result.name] = penalty
         gradebook.db.commit()
+    return penalties

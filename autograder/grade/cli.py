@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from autograder.grade.export import add_arguments as add_export_arguments
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
@@ -16,7 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
         "grade",
         help="grade a class: parallel, sandboxed, resumable",
         description="Grade SUBMISSIONS_DIR/<student>/<assignment>/*.ipynb into OUT_DIR: "
-        "gradebook, grades.csv, feedback/, histogram.png.",
+        "gradebook, grades.csv, totals.csv, feedback/, histogram.png.",
     )
     grade.add_argument("submissions", type=Path, metavar="SUBMISSIONS_DIR")
     grade.add_argument("--out", type=Path, required=True, metavar="OUT_DIR")
@@ -36,6 +38,52 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--hide", type=Path, action="append", default=[], help="also hide PATH")
     grade.add_argument("--no-sandbox", action="store_true", help="no namespaces, no uid drop")
     grade.add_argument("--no-progress", action="store_true", help="no progress bar")
+    term = grade.add_argument_group(
+        "term", "roster, due dates, late policy and regrades (OUT_DIR remembers the first three)"
+    )
+    term.add_argument(
+        "--roster",
+        type=Path,
+        metavar="CSV",
+        help="columns student,name,email,lms_id,section (+ any); kept as OUT_DIR/roster.csv",
+    )
+    term.add_argument(
+        "--due",
+        action="append",
+        default=[],
+        metavar="STEM=DATE",
+        help="due date with its zone, e.g. 01_module=2026-12-01T23:59:00+09:00 (repeatable; "
+        "'none' clears); written to the gradebook",
+    )
+    term.add_argument(
+        "--deadlines", type=Path, metavar="CSV", help="due dates from a file: assignment,duedate"
+    )
+    term.add_argument(
+        "--late-policy",
+        choices=("none", "zero", "per-hour", "per-day"),
+        help="penalty after the due date (default: as recorded in OUT_DIR, else none)",
+    )
+    term.add_argument(
+        "--late-percent",
+        type=float,
+        metavar="P",
+        help="per-hour/per-day: percent of the score lost per started hour/day",
+    )
+    term.add_argument(
+        "--late-cap", type=float, metavar="P", help="per-hour/per-day: at most P%% lost (100)"
+    )
+    term.add_argument(
+        "--student",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="grade only this student (repeatable); the report still covers the class",
+    )
+    term.add_argument(
+        "--regrade",
+        action="store_true",
+        help="grade again what the ledger holds: everything, or the --student/--assignment",
+    )
     check = commands.add_parser(
         "check",
         help="run a notebook's visible tests in a fresh kernel: a line per test, N/M points",
@@ -47,6 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--timeout", type=float, default=300.0, help="seconds per cell")
     demo = commands.add_parser("demo", help="write the synthetic demo class into a folder")
     demo.add_argument("folder", type=Path)
+    export = commands.add_parser(
+        "export",
+        help="write grades.csv as the CSV Canvas or Moodle imports, or one row per student",
+        description="Write OUT_DIR/grades.csv, with a roster, as Canvas's gradebook CSV, "
+        "Moodle's grade import CSV or a wide CSV (a row per student). Prints the file written.",
+    )
+    add_export_arguments(export)
     return parser
 
 
@@ -56,17 +111,39 @@ def main(argv: list[str] | None = None) -> int:
         from autograder import selfcheck
 
         return selfcheck.main(args.notebook, args.timeout)
+    if args.command == "export":
+        from autograder.grade import export
+
+        return export.main(args)
     if args.command == "demo":
         from autograder.grade.demo import write_demo_class
 
         students = write_demo_class(args.folder)
         print(f"wrote {len(students)} demo students into {args.folder}")
         return 0
-    from autograder.grade import lanes as lanes_module
+    return _grade(args)
+
+
+def _grade(args: argparse.Namespace) -> int:
+    """The grade command: check the inputs, start the zygotes, grade, print the summary."""
+    from autograder.course import stems as all_stems
+    from autograder.grade import deadlines, roster
+    from autograder.grade.term import TermError, check_inputs
 
     started = time.monotonic()
-    # The zygotes start importing torch now, while this process imports the grader.
     out = args.out.resolve()
+    try:  # a bad roster, date or policy is refused before anything starts
+        policy = _late_policy(args, deadlines)
+        due = deadlines.due_dates(args.due, args.deadlines, all_stems())
+        term = check_inputs(
+            args.submissions, out, args.assignment, args.roster, policy, args.student
+        )
+    except (roster.RosterError, deadlines.DeadlineError, TermError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    from autograder.grade import lanes as lanes_module
+
+    # The zygotes start importing torch now, while this process imports the grader.
     db_url = args.db or lanes_module.default_db_url(out)
     lanes = lanes_module.start(
         args.jobs, args.submissions.resolve(), out, db_url, args.hide, not args.no_sandbox
@@ -86,15 +163,33 @@ def main(argv: list[str] | None = None) -> int:
         sandbox=not args.no_sandbox,
         hide=args.hide,
         progress=not args.no_progress,
+        roster=args.roster,
+        due=due,
+        policy=policy,
+        students=args.student,
+        regrade=args.regrade,
     )
-    rows = grade_class(options, lanes)
-    stems = list(dict.fromkeys(r["assignment"] for r in rows))
-    print(outputs.summary_table(rows, stems))
+    report = grade_class(options, lanes, term)
+    print(outputs.summary_table(report.rows, report.stems))
+    for notice in report.notices:
+        print(f"\n{notice}")
     print(
-        f"\n{len(rows)} rows in {args.out / 'grades.csv'}; feedback in {args.out / 'feedback'}; "
+        f"\n{len(report.rows)} rows in {args.out / 'grades.csv'}, a row per student in "
+        f"{args.out / 'totals.csv'}; feedback in {args.out / 'feedback'}; "
         f"histogram {args.out / 'histogram.png'}; {time.monotonic() - started:.1f} s"
     )
     return 0
+
+
+def _late_policy(args: argparse.Namespace, deadlines):
+    """``--late-policy`` and its numbers as a checked policy; None keeps OUT_DIR's."""
+    if args.late_policy is None:
+        if args.late_percent is not None or args.late_cap is not None:
+            raise deadlines.DeadlineError(
+                "--late-percent and --late-cap need --late-policy per-hour or per-day"
+            )
+        return None
+    return deadlines.Policy(args.late_policy, args.late_percent, args.late_cap)
 
 
 if __name__ == "__main__":
