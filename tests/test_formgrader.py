@@ -90,6 +90,8 @@ def test_formgrader_lists_every_graded_submission_with_its_score(graded, server)
     full = graded["rows"]["s01_correct"]
     assert assignment["name"] == STEM
     assert assignment["max_score"] == pytest.approx(float(full["max_score"]))
+    # The Manage Assignments page counts course/submitted/, which the grader fills.
+    assert assignment["num_submissions"] == len(expected)
 
 
 def test_the_gradebook_pages_list_the_notebooks_to_grade(graded, server):

@@ -130,6 +130,8 @@ class Pending:
     notes: list[str] = field(default_factory=list)
     due: datetime | None = None
     late: float = 0.0
+    #: The submitted files as read, kept in nbgrader's ``course/submitted/`` for its tools.
+    files: dict[str, bytes] = field(default_factory=dict)
 
 
 def run_uid_base() -> int:
@@ -399,6 +401,7 @@ def _collect(student: str, stem: str, assignment, submissions: Path) -> tuple[Pe
             continue
         try:
             data = files.read_under(submissions, [student, stem, name])
+            item.files[name] = data
             digest.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
             notebook, problem = parse_notebook(name, data)
             if notebook is None:
@@ -544,6 +547,15 @@ def _finish(
         for result in results:
             if result.notebook is not None:
                 _write(item, results, lambda r=result: nbformat.write(r.notebook, folder / r.name))
+        # What came in, byte for byte, where nbgrader's tools look for submissions (formgrader
+        # counts an assignment's submissions by these folders).
+        given = out / "course" / "submitted" / item.student / item.stem
+        given.mkdir(parents=True, exist_ok=True)
+        for name, data in item.files.items():
+            _write(item, results, lambda n=name, d=data: (given / n).write_bytes(d))
+        if item.stamp:
+            _write(item, results, lambda: (given / "timestamp.txt").write_text(item.stamp))
+        item.files.clear()
     penalty = sum(p or 0.0 for p in penalties.values())
     score = max(0.0, raw - penalty)
     if submitted and item.late > 0:
