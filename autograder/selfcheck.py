@@ -131,11 +131,16 @@ def first_line(error: BaseException | str) -> str:
 # ------------------------------------------------------------------------ from the command line
 
 
-def without_hidden_tests(source: str) -> str:
+def without_hidden_tests(source: str, note: str | None = None) -> str:
+    """A grade cell's source without its hidden-test block, or with ``note`` in its place."""
     kept, inside = [], False
     for line in source.splitlines():
-        if line.strip() in HIDDEN:
-            inside = line.strip() == HIDDEN[0]
+        if line.strip() == HIDDEN[0]:
+            inside = True
+            if note is not None:
+                kept.append(note)
+        elif line.strip() == HIDDEN[1]:
+            inside = False
         elif not inside:
             kept.append(line)
     return "\n".join(kept)

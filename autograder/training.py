@@ -791,6 +791,24 @@ def _checkpoint_reference(case: Case) -> dict:
     }
 
 
+#: The random states a checkpoint must carry: key, what a resumed run then does, the fix.
+RNG_STATES = (
+    (
+        "generator",
+        "the loader's generator.get_state() differs from a straight run's: the next batch "
+        "would differ",
+        "the loader's generator state was not saved/restored (save generator.get_state(), "
+        "restore it with generator.set_state())",
+    ),
+    (
+        "rng",
+        "torch.get_rng_state() differs from a straight run's: Dropout would draw other masks",
+        "the global torch RNG state was not saved/restored (save torch.get_rng_state(), "
+        "restore it with torch.set_rng_state())",
+    ),
+)
+
+
 def _checkpoint_judge(case: Case, reference: dict, obs: Observation) -> None:
     call = _checkpoint_call(case)
     k = case["save_after"]
@@ -821,30 +839,16 @@ def _checkpoint_judge(case: Case, reference: dict, obs: Observation) -> None:
     _judge_model(call, at_resume, want["model"], resumed.get("model"), after_load=True)
     _judge_optimizer(call, at_resume, reference["names"], want, resumed)
     _judge_scheduler(call, at_resume, want, resumed)
-    why = _exact(want["generator"], resumed.get("generator"))
-    if why is not None:
-        fail(
-            call,
-            want["generator"],
-            _detached(resumed.get("generator")),
-            f"{at_resume}, the loader's generator.get_state() differs from a straight run's: "
-            "the next batch would differ",
-            hint="the loader's generator state was not saved/restored (save "
-            "generator.get_state(), restore it with generator.set_state())",
-            reference=STRAIGHT,
-        )
-    why = _exact(want["rng"], resumed.get("rng"))
-    if why is not None:
-        fail(
-            call,
-            want["rng"],
-            _detached(resumed.get("rng")),
-            f"{at_resume}, torch.get_rng_state() differs from a straight run's: Dropout would "
-            "draw other masks",
-            hint="the global torch RNG state was not saved/restored (save "
-            "torch.get_rng_state(), restore it with torch.set_rng_state())",
-            reference=STRAIGHT,
-        )
+    for key, differs, hint in RNG_STATES:
+        if _exact(want[key], resumed.get(key)) is not None:
+            fail(
+                call,
+                want[key],
+                _detached(resumed.get(key)),
+                f"{at_resume}, {differs}",
+                hint=hint,
+                reference=STRAIGHT,
+            )
     start = obs["start"]
     expect(
         type(start) is int and start == k,

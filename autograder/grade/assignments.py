@@ -28,8 +28,6 @@ from nbgrader.api import Gradebook, MissingEntry
 
 from autograder import course as course_paths
 
-HIDDEN = ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
-
 #: The text of a grade cell that the student's release did not have: no check runs, it scores 0.
 NOT_RELEASED = (
     "# {grade_id} ({points}) is not in the release of this assignment that this\n"
@@ -382,20 +380,6 @@ def as_released(current: NotebookDef, given: NotebookDef) -> NotebookDef:
         at = merged.order.index(before[-1]) + 1 if before else 0
         merged.order.insert(at, grade_id)
     return merged
-
-
-def without_hidden_tests(source: str, note: str = "# (hidden tests ran here)") -> str:
-    """A grade cell's source with the hidden-test block replaced by a one-line note."""
-    kept, inside = [], False
-    for line in source.splitlines():
-        if line.strip() == HIDDEN[0]:
-            inside = True
-            kept.append(note)
-        elif line.strip() == HIDDEN[1]:
-            inside = False
-        elif not inside:
-            kept.append(line)
-    return "\n".join(kept)
 
 
 # --- where earlier releases are found ------------------------------------------------------

@@ -28,7 +28,8 @@ from markdown_it.token import Token
 from mdit_py_plugins.amsmath import amsmath_plugin
 from mdit_py_plugins.dollarmath import dollarmath_plugin
 
-from autograder.grade.assignments import Assignment, without_hidden_tests
+from autograder.grade.assignments import Assignment
+from autograder.selfcheck import without_hidden_tests
 
 STATUS_TEXT = {
     "graded": "every cell ran and every check was scored",
@@ -115,7 +116,7 @@ def _cell_html(cell: nbformat.NotebookNode, result) -> str:
         verdict = "pass" if got == most else "fail"
         shown = [f"<div class='cell grade {verdict}'><p><strong>Check {esc(grade_id)}: "]
         shown.append(f"{got:g} / {most:g}</strong></p>")
-        shown.append(_code(without_hidden_tests(cell.source)))
+        shown.append(_code(without_hidden_tests(cell.source, "# (hidden tests ran here)")))
         for output in cell.outputs:
             if output.output_type == "error":
                 shown.append(f"<pre class='err'>{esc(output.ename)}: {esc(output.evalue)}</pre>")
