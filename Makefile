@@ -33,16 +33,19 @@ book: $(STAMP)  ## execute every chapter and build the site into _build/html (st
 serve: book  ## build, then serve the site on http://localhost:8000 (PORT=... to change)
 	$(BIN)/python -m http.server $(PORT) --bind 127.0.0.1 --directory $(SITE)
 
-test: book browser postgres  ## install, build the book strictly, run every test (browser, PostgreSQL too)
+test: book browser postgres redis  ## install, build the book strictly, run every test (browser, PostgreSQL, Redis too)
 	$(BIN)/python -m pytest -n $(JOBS)
 
 .PHONY: browser test-browser
 browser:  ## install Debian's chromium (apt) and axe-core (npm ci) for the browser tests
 	bash scripts/install-browser.sh
 
-.PHONY: postgres
+.PHONY: postgres redis
 postgres:  ## install Debian's PostgreSQL server (apt) for the gradebook tests
 	bash scripts/install-postgres.sh
+
+redis:  ## install Debian's Redis server (apt) for the broker and worker tests
+	bash scripts/install-redis.sh
 
 test-browser: book browser  ## test the built site in headless Chromium (screenshots: _build/screenshots)
 	$(BIN)/python -m pytest -m browser tests/browser

@@ -1,5 +1,6 @@
 """Servers the tests start for themselves, on 127.0.0.1 and a free port: a throwaway PostgreSQL
-cluster (:func:`postgres`) and JupyterLab with nbgrader's formgrader (:func:`formgrader`).
+cluster (:func:`postgres`), a Redis broker (:func:`redis`) and JupyterLab with nbgrader's
+formgrader (:func:`formgrader`).
 
 Nothing here uses a server that was already running, and each one is stopped, by the process id
 it was started with, when its ``with`` block ends.
@@ -171,6 +172,58 @@ def postgres(database: str = "course") -> Iterator[str]:
     finally:
         if server is not None:
             stop(server, signal.SIGINT)  # PostgreSQL's "fast" shutdown
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# --- Redis ---------------------------------------------------------------------------------
+
+
+def _pings(url: str) -> bool:
+    import redis as client
+
+    try:
+        return bool(client.Redis.from_url(url, socket_timeout=2).ping())
+    except client.RedisError:
+        return False
+
+
+@contextlib.contextmanager
+def redis() -> Iterator[str]:
+    """A Redis server of its own (Debian's ``redis-server``); yields its URL, password included.
+
+    It listens on 127.0.0.1 only, with a random password given in its config file (not on its
+    command line), and keeps nothing on disk. Skips (fails on CI) when it is not installed.
+    """
+    binary = shutil.which("redis-server")
+    if binary is None:
+        unavailable("Redis's server is not installed: run bash scripts/install-redis.sh")
+    folder = Path(tempfile.mkdtemp(prefix="pytest-redis-"))
+    password = secrets.token_urlsafe(16)
+    log = folder / "redis.log"
+    server = None
+    try:
+        for _ in range(3):  # another process may take the free port before the server does
+            port = free_port()
+            config = folder / "redis.conf"
+            config.write_text(
+                f"port {port}\nbind 127.0.0.1\nrequirepass {password}\nsave \"\"\n"
+                f"appendonly no\ndir {folder}\nlogfile {log}\n"
+            )
+            config.chmod(0o600)
+            server = subprocess.Popen([binary, str(config)])
+            url = f"redis://:{password}@127.0.0.1:{port}/0"
+            try:
+                wait_for(functools.partial(_pings, url), server, log, "redis-server", 30)
+                break
+            except RuntimeError:
+                if "Address already in use" not in log.read_text():
+                    raise
+        else:
+            raise RuntimeError(f"redis-server found no free port:\n{log.read_text()}")
+        yield url
+    finally:
+        if server is not None:
+            stop(server, signal.SIGTERM)
         shutil.rmtree(folder, ignore_errors=True)
 
 

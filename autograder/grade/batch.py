@@ -79,6 +79,11 @@ class Options:
     students: list[str] = field(default_factory=list)
     #: ``--regrade``: grade the chosen submissions again even when the ledger holds them.
     regrade: bool = False
+    #: ``--broker``: send the notebooks to workers (:mod:`autograder.grade.workers`) through
+    #: this Celery broker instead of grading them here; ``--results``: the Redis result store
+    #: (default: the broker).
+    broker: str = ""
+    results: str = ""
 
 
 @dataclass
@@ -176,7 +181,12 @@ def grade_class(
             options.policy,
             options.students,
         )
-    if lanes is None:
+    if options.broker:
+        from autograder.grade import workers
+
+        workers.configure(options.broker, options.results)
+        lanes = []  # the workers grade; this process only judges their answers into scores
+    elif lanes is None:
         lanes = start(options.jobs, submissions, out, db_url, options.hide, options.sandbox)
     try:
         return _grade(options, term, out, db_url, chosen, submissions, lanes)
@@ -233,19 +243,19 @@ def _grade(options, term: Term, out: Path, db_url: str, chosen, submissions: Pat
         total=len(pending), unit="submission", disable=not options.progress, file=sys.stderr
     )
     limits = judge.Limits(options.cell_timeout, options.budget, options.memory_mb)
-    cases = judge.Cases()
-    calls = [call for stem in chosen for call in _check_calls(assignments[stem])]
-    threading.Thread(target=cases.warm, args=(calls,), daemon=True).start()
     with Gradebook(db_url) as gradebook:
         for item in finished:
             _finish(item, assignments[item.stem], gradebook, out, ledger, term.policy)
             progress.update()
         if jobs:
-            status = lanes[0].ready()
-            (out / "sandbox.json").write_text(json.dumps(status, indent=1))
-            for warning in status.get("warnings", []):
-                tqdm.write(f"warning: sandbox: {warning}", file=sys.stderr)
-            for job, result in _run_jobs(jobs, lanes, limits, cases):
+            if options.broker:
+                from autograder.grade import workers
+
+                graded = workers.run_remote(jobs, limits, out, _say)
+            else:
+                calls = [call for stem in chosen for call in _check_calls(assignments[stem])]
+                graded = _run_here(jobs, lanes, limits, calls, out)
+            for job, result in graded:
                 item = pending[(job.student, job.stem)]
                 item.results[job.name] = result
                 item.waiting.discard(job.name)
@@ -459,6 +469,21 @@ def _check_calls(assignment) -> list[judge.CheckCall]:
     return calls
 
 
+def _say(line: str) -> None:
+    tqdm.write(line, file=sys.stderr)
+
+
+def _run_here(jobs: list[Job], lanes: list[Lane], limits: judge.Limits, calls, out: Path):
+    """Grade on this machine's lanes, the batch's references computed meanwhile."""
+    cases = judge.Cases()
+    threading.Thread(target=cases.warm, args=(calls,), daemon=True).start()
+    status = lanes[0].ready()
+    (out / "sandbox.json").write_text(json.dumps(status, indent=1))
+    for warning in status.get("warnings", []):
+        _say(f"warning: sandbox: {warning}")
+    yield from _run_jobs(jobs, lanes, limits, cases)
+
+
 def _run_jobs(jobs: list[Job], lanes: list[Lane], limits: judge.Limits, cases: judge.Cases):
     """Grade the jobs on the lanes in parallel; yield (job, result) as each notebook ends."""
     free: queue.Queue[Lane] = queue.Queue()
@@ -477,12 +502,7 @@ def _run_jobs(jobs: list[Job], lanes: list[Lane], limits: judge.Limits, cases: j
             return score_notebook(job.name, job.notebook, job.notes, graded)
         except Exception as error:  # noqa: BLE001 - the failure boundary of one notebook
             lane.restart()
-            definition_max = {c.index: c.points for c in job.cells if c.kind == "grade"}
-            why = f"the grader could not grade {job.name} ({type(error).__name__}: {error})"
-            result = NotebookResult(job.name, "kernel_died", notes=[why[:500]])
-            result.max_scores = _grade_ids(job.notebook, definition_max)
-            result.scores = dict.fromkeys(result.max_scores, 0.0)
-            return result
+            return failed_result(job, failure_note(job.name, error))
         finally:
             free.put(lane)
 
@@ -490,6 +510,29 @@ def _run_jobs(jobs: list[Job], lanes: list[Lane], limits: judge.Limits, cases: j
         futures = {pool.submit(one, job): job for job in jobs}
         for future in as_completed(futures):
             yield futures[future], future.result()
+
+
+def failure_note(name: str, error: Exception) -> str:
+    return f"the grader could not grade {name} ({type(error).__name__}: {error})"[:500]
+
+
+def failed_result(job: Job, why: str, status: str = "kernel_died") -> NotebookResult:
+    """A notebook the grader could not grade: every check 0, and why."""
+    definition_max = {c.index: c.points for c in job.cells if c.kind == "grade"}
+    result = NotebookResult(job.name, status, notes=[why])
+    result.max_scores = _grade_ids(job.notebook, definition_max)
+    result.scores = dict.fromkeys(result.max_scores, 0.0)
+    return result
+
+
+def lost_result(job: Job, tries: int, hosts: list[str]) -> NotebookResult:
+    """A notebook whose grading killed a worker each of ``tries`` times: not tried again."""
+    where = ", ".join(str(h) for h in hosts) or "unknown workers"
+    why = (
+        f"grading {job.name} stopped the worker {tries} times (on {where}); it was not tried "
+        "again and scores 0 until an instructor looks at it"
+    )
+    return failed_result(job, why[:500], "worker_lost")
 
 
 def _grade_ids(notebook, points_by_index: dict[int, float]) -> dict[str, float]:
@@ -582,6 +625,7 @@ def _finish(
                     "scores": r.scores,
                     "notes": r.notes,
                     "penalty": penalties[r.name],
+                    **({"worker": r.worker} if r.worker else {}),
                 }
                 for r in results
             },
@@ -591,7 +635,7 @@ def _finish(
 
 
 #: Statuses whose scores an instructor should look at before they count.
-NEEDS_REVIEW = ("tampered", "unreadable", "review", "kernel_died")
+NEEDS_REVIEW = ("tampered", "unreadable", "review", "worker_lost", "kernel_died")
 
 
 def _record(

@@ -1,5 +1,5 @@
-"""Command line: ``python -m autograder grade SUBMISSIONS_DIR --out OUT_DIR``, ``check NOTEBOOK``
-and ``demo FOLDER``."""
+"""Command line: ``python -m autograder grade SUBMISSIONS_DIR --out OUT_DIR [--broker URL]``,
+``worker --broker URL``, ``check NOTEBOOK``, ``export OUT_DIR`` and ``demo FOLDER``."""
 
 from __future__ import annotations
 
@@ -38,6 +38,17 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--hide", type=Path, action="append", default=[], help="also hide PATH")
     grade.add_argument("--no-sandbox", action="store_true", help="no namespaces, no uid drop")
     grade.add_argument("--no-progress", action="store_true", help="no progress bar")
+    grade.add_argument(
+        "--broker",
+        metavar="URL",
+        default="",
+        help="send the notebooks to `python -m autograder worker` processes through this Celery "
+        "broker (redis://:PASSWORD@HOST:6379/0) instead of grading here; see docs/scaling.md",
+    )
+    grade.add_argument(
+        "--results", metavar="URL", default="", help="with --broker: the Redis result store "
+        "(default: the broker)"
+    )  # fmt: skip
     term = grade.add_argument_group(
         "term", "roster, due dates, late policy and regrades (OUT_DIR remembers the first three)"
     )
@@ -93,6 +104,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("notebook", type=Path, metavar="NOTEBOOK.ipynb")
     check.add_argument("--timeout", type=float, default=300.0, help="seconds per cell")
+    worker = commands.add_parser(
+        "worker",
+        help="grade the notebooks a `grade --broker` run sends (Celery worker, sandboxed)",
+        description="Take notebooks to grade from the broker, run each in a sandboxed student "
+        "process forked from a warm zygote, judge it, and send the decision back. Run one per "
+        "host, as root for the sandbox. See docs/scaling.md.",
+    )
+    worker.add_argument("--broker", metavar="URL", required=True, help="the Celery broker")
+    worker.add_argument(
+        "--results", metavar="URL", default="", help="the Redis result store (default: broker)"
+    )
+    worker.add_argument("--jobs", type=int, default=0, help="notebooks at once (default: cores)")
+    worker.add_argument("--name", default="", help="worker name (default: autograder-PID@HOST)")
+    worker.add_argument("--hide", type=Path, action="append", default=[], help="also hide PATH")
+    worker.add_argument("--no-sandbox", action="store_true", help="no namespaces, no uid drop")
+    worker.add_argument(
+        "--visibility-timeout",
+        type=float,
+        default=900.0,
+        metavar="SECONDS",
+        help="Redis: a task a vanished worker held is handed out again after this long; keep it "
+        "above the grade run's --budget (default 900)",
+    )
+    worker.add_argument("--loglevel", default="INFO", help="Celery's log level (default INFO)")
     demo = commands.add_parser("demo", help="write the synthetic demo class into a folder")
     demo.add_argument("folder", type=Path)
     export = commands.add_parser(
@@ -115,6 +150,19 @@ def main(argv: list[str] | None = None) -> int:
         from autograder.grade import export
 
         return export.main(args)
+    if args.command == "worker":
+        from autograder.grade import workers
+
+        return workers.work(
+            args.broker,
+            args.results,
+            args.jobs,
+            args.name,
+            args.hide,
+            not args.no_sandbox,
+            args.visibility_timeout,
+            args.loglevel,
+        )
     if args.command == "demo":
         from autograder.grade.demo import write_demo_class
 
@@ -143,11 +191,22 @@ def _grade(args: argparse.Namespace) -> int:
         return 2
     from autograder.grade import lanes as lanes_module
 
-    # The zygotes start importing torch now, while this process imports the grader.
     db_url = args.db or lanes_module.default_db_url(out)
-    lanes = lanes_module.start(
-        args.jobs, args.submissions.resolve(), out, db_url, args.hide, not args.no_sandbox
-    )
+    lanes = None
+    if args.broker:
+        from autograder.grade import workers
+
+        try:
+            workers.configure(args.broker, args.results)
+            workers.reach(args.broker)
+        except workers.BrokerError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+    else:
+        # The zygotes start importing torch now, while this process imports the grader.
+        lanes = lanes_module.start(
+            args.jobs, args.submissions.resolve(), out, db_url, args.hide, not args.no_sandbox
+        )
     from autograder.grade import outputs
     from autograder.grade.batch import Options, grade_class
 
@@ -168,6 +227,8 @@ def _grade(args: argparse.Namespace) -> int:
         policy=policy,
         students=args.student,
         regrade=args.regrade,
+        broker=args.broker,
+        results=args.results,
     )
     report = grade_class(options, lanes, term)
     print(outputs.summary_table(report.rows, report.stems))

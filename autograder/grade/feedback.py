@@ -35,6 +35,8 @@ STATUS_TEXT = {
     "graded": "every cell ran and every check was scored",
     "timed_out": "a cell ran past its time limit; what did not finish scores 0",
     "kernel_died": "the notebook's process died; what did not run scores 0",
+    "worker_lost": "grading this notebook stopped the grading machine again and again; it "
+    "scores 0 until an instructor looks at it",
     "unreadable": "the submitted file is not a readable notebook",
     "missing": "no notebook was submitted",
     "tampered": "the notebook changed locked cells or broke the grading protocol; see the notes",

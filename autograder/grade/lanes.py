@@ -171,6 +171,37 @@ def start(jobs: int, submissions: Path, out: Path, db_url: str, hide: list[Path]
     return [Lane(config, out / "workers.log") for _ in range(max(1, jobs or default_jobs()))]
 
 
+def start_worker(jobs: int, state: Path, hide: list[Path], sandbox_on: bool) -> list[Lane]:
+    """A grading worker's lanes (:mod:`autograder.grade.workers`): no submissions or gradebook
+    on its host, so it hides the solutions, the repository's history, its own ``state`` folder
+    (the zygotes' log) and ``hide``."""
+    paths = [REPO / "solutions", REPO / ".git", state, *hide]
+    config = {"sandbox": sandbox_on, "hide": [str(p.resolve()) for p in paths if p.exists()]}
+    return [Lane(config, state / "workers.log") for _ in range(max(1, jobs or default_jobs()))]
+
+
+#: The variables a zygote (and so every student process) inherits from the grader; nothing
+#: else, so that no secret of the instructor's or the worker's (a broker password, a cloud
+#: token) can be read from ``os.environ`` by student code.
+INHERITED = (
+    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TERM", "PYTHONPATH",
+    "AUTOGRADER_DEBUG",
+)  # fmt: skip
+
+
+def zygote_env(control_fd: int) -> dict[str, str]:
+    env = {k: v for k, v in venv_env().items() if k in INHERITED or k.startswith("LC_")}
+    return dict(
+        env,
+        PYTHONHASHSEED="0",
+        OMP_NUM_THREADS="1",
+        # glibc reserves 64 MB of address space per malloc arena; under RLIMIT_AS the
+        # memory cap would otherwise depend on how many threads met in malloc.
+        MALLOC_ARENA_MAX="2",
+        AUTOGRADER_CONTROL_FD=str(control_fd),
+    )
+
+
 class Lane:
     """One zygote, and the student processes it forks, one at a time."""
 
@@ -184,15 +215,7 @@ class Lane:
 
     def _start(self) -> None:
         self.control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        env = dict(
-            venv_env(),
-            PYTHONHASHSEED="0",
-            OMP_NUM_THREADS="1",
-            # glibc reserves 64 MB of address space per malloc arena; under RLIMIT_AS the
-            # memory cap would otherwise depend on how many threads met in malloc.
-            MALLOC_ARENA_MAX="2",
-            AUTOGRADER_CONTROL_FD=str(theirs.fileno()),
-        )
+        env = zygote_env(theirs.fileno())
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "autograder.grade.zygote"],

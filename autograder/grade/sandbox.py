@@ -47,6 +47,7 @@ class Isolation:
 
     network: bool = False
     filesystem: bool = False
+    processes: bool = False
     own_uid: bool = False
     scratch_root: Path | None = None
     warnings: list[str] = field(default_factory=list)
@@ -133,6 +134,7 @@ def isolate_worker(hide: list[Path], scratch_mb: int = 512) -> Isolation:
                 )
             except OSError as error:
                 result.warnings.append(f"could not make {point} read-only: {error.strerror}")
+        result.processes = _hide_processes(libc, result.warnings)
         options = f"size={scratch_mb}m,mode=711"
         _mount(libc, "tmpfs", str(scratch), "tmpfs", MS_NOSUID | MS_NODEV, options)
         for needed in {Path(sys.base_prefix), Path(sys.prefix)}:
@@ -143,6 +145,20 @@ def isolate_worker(hide: list[Path], scratch_mb: int = 512) -> Isolation:
     except OSError as error:
         result.warnings.append(f"file system isolation failed: {error}")
     return result
+
+
+def _hide_processes(libc, warnings: list[str]) -> bool:
+    """A /proc of its own where a student process sees only processes of its own uid: no other
+    notebook's, and no command line of the grader's or a worker's (a broker's password)."""
+    try:
+        _mount(libc, "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=invisible")
+    except OSError as error:
+        warnings.append(
+            f"other processes stay visible in /proc ({error.strerror}): student code can read "
+            "their command lines"
+        )
+        return False
+    return True
 
 
 def _needed() -> list[Path]:

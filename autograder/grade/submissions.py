@@ -21,7 +21,10 @@ from autograder.grade.assignments import Assignment, NotebookDef, Release, as_re
 from autograder.grade.judge import Cell, Graded, grade_calls
 
 #: Statuses, most serious first; a submission takes the most serious of its notebooks'.
-STATUSES = ("missing", "unreadable", "tampered", "review", "kernel_died", "timed_out", "graded")
+STATUSES = (
+    "missing", "unreadable", "tampered", "review", "worker_lost", "kernel_died", "timed_out",
+    "graded",
+)  # fmt: skip
 
 #: The key of cell metadata the grader writes: ``{"not_in_release": true}`` on a grade cell that
 #: the student's release did not have. A submitted notebook's own is dropped.
@@ -39,6 +42,8 @@ class NotebookResult:
     notes: list[str] = field(default_factory=list)
     notebook: nbformat.NotebookNode | None = None
     seconds: float = 0.0
+    #: Where a broker's worker graded it: ``{"host": name, "try": n}`` (empty on one machine).
+    worker: dict = field(default_factory=dict)
 
     @property
     def score(self) -> float:

@@ -134,6 +134,7 @@ def main() -> None:
         "network": isolation.network,
         "filesystem": isolation.filesystem,
         "own_uid": isolation.own_uid,
+        "processes": isolation.processes,
         "warnings": isolation.warnings,
     }
     control.send(json.dumps(ready).encode())
