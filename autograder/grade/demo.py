@@ -205,6 +205,15 @@ for target in ["{repo}/ESCAPED.txt", "/tmp/ESCAPED.txt"]:
 """
 
 
+HOG = """def hog():
+    blocks = []
+    while True:
+        blocks.append(bytearray(256 * 2**20))
+
+
+hog()"""
+
+
 def _answered(release: Notebook, source: Notebook, transform: Callable[[str], str] | None = None):
     found = answers(source)
     if transform is not None:
@@ -251,10 +260,10 @@ def _behaviours(repo: Path) -> dict[str, Callable[[Notebook, Notebook], Notebook
             _answered(r, s), "import faulthandler\nfaulthandler._sigsegv()"
         ),
         # Large blocks: the cap is reached in two allocations, well inside a cell's time limit
-        # even on a loaded machine (64 MB blocks took 8 memsets and once ran past 3 s).
-        "s07_memory_blowup": lambda r, s: _first_cell_with(
-            _answered(r, s), "hog = []\nwhile True:\n    hog.append(bytearray(256 * 2**20))"
-        ),
+        # even on a loaded machine (64 MB blocks took 8 memsets and once ran past 3 s). The
+        # blocks are a function's, freed by the MemoryError: later cells then have room to
+        # start threads (a DataLoader's) whatever the machine's load, so the score is steady.
+        "s07_memory_blowup": lambda r, s: _first_cell_with(_answered(r, s), HOG),
         "s08_corrupt_json": lambda r, s: json.dumps(r)[:-40].encode(),
         "s09_missing_notebook": lambda r, s: None,
         "s10_edited_grade_cells": edited,
