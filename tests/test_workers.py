@@ -159,7 +159,7 @@ def graded(redis_url, tmp_path_factory) -> dict:
     write_demo_class(submissions)
     local, remote = folder / "local", folder / "remote"
     run(grade_command(submissions, local))
-    with postgres() as db, fleet(redis_url, folder, "a", "b") as workers:
+    with postgres() as db, fleet(redis_url, folder, "a@test", "b@test") as workers:
         submitter = subprocess.Popen(
             grade_command(submissions, remote, "--broker", redis_url, "--db", db),
             stdout=subprocess.PIPE,
@@ -169,14 +169,14 @@ def graded(redis_url, tmp_path_factory) -> dict:
         )
         wait_until(
             "worker a starting a notebook",
-            lambda: any(s["hosts"][-1] == "a" for s in workers.started()),
+            lambda: any(s["hosts"][-1] == "a@test" for s in workers.started()),
             300,
-            workers.log("a"),
+            workers.log("a@test"),
         )
-        killed = [s["label"] for s in workers.started() if s["hosts"][-1] == "a"]
-        workers.kill("a")
+        killed = [s["label"] for s in workers.started() if s["hosts"][-1] == "a@test"]
+        workers.kill("a@test")
         output, _ = submitter.communicate(timeout=600)
-        assert submitter.returncode == 0, output + workers.log("b")
+        assert submitter.returncode == 0, output + workers.log("b@test")
         again = subprocess.run(
             grade_command(submissions, remote, "--broker", redis_url, "--db", db),
             capture_output=True,
@@ -193,7 +193,7 @@ def graded(redis_url, tmp_path_factory) -> dict:
             "killed": killed,
             "output": output,
             "again": again,
-            "log_b": workers.log("b"),
+            "log_b": workers.log("b@test"),
         }
 
 
@@ -225,17 +225,18 @@ def test_the_killed_workers_notebook_was_graded_again_by_the_other(graded):
             if "worker" in entry:
                 tries[f"{student}/{stem}/{name}"] = entry["worker"]
     for label in graded["killed"]:
-        assert tries[label] == {"host": "b", "try": 2}, label
-    assert {w["host"] for w in tries.values()} <= {"a", "b"}
+        assert tries[label] == {"host": "b@test", "try": 2}, label
+    assert {w["host"] for w in tries.values()} <= {"a@test", "b@test"}
     lines = (graded["remote"] / "ledger.jsonl").read_text().splitlines()
     assert len(lines) == len(rows), "every submission recorded once"
 
 
 def test_the_workers_sandboxes_are_recorded(graded):
     status = json.loads((graded["remote"] / "sandbox.json").read_text())["workers"]
-    assert "b" in status
+    assert "b@test" in status
     if os.geteuid() == 0:
-        assert status["b"]["network"] and status["b"]["filesystem"] and status["b"]["processes"]
+        isolated = status["b@test"]
+        assert isolated["network"] and isolated["filesystem"] and isolated["processes"]
 
 
 def test_running_again_grades_nothing(graded):
@@ -258,7 +259,7 @@ def test_a_notebook_that_kills_every_worker_ends_worker_lost(redis_url, tmp_path
     command = [sys.executable, "-m", "autograder", "grade", str(submissions), "--out", str(out)]
     command += ["--assignment", "01_module", "--broker", redis_url, "--no-progress"]
     kills = []
-    with fleet(redis_url, tmp_path, "a", "b", visibility="4") as workers:
+    with fleet(redis_url, tmp_path, "a@test", "b@test", visibility="4") as workers:
         submitter = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=venv_env()
         )
@@ -327,11 +328,11 @@ def test_student_code_on_a_worker_cannot_read_or_reach_the_broker(redis_url, tmp
     command += ["--assignment", "01_module", "--broker", redis_url, "--no-progress"]
     # What an operator might export on a worker host: a secret in the worker's environment.
     secret = {"AWS_SECRET_ACCESS_KEY": f"token-{os.getpid()}-{time.time_ns()}"}
-    with fleet(redis_url, tmp_path, "a", env=secret) as workers:
+    with fleet(redis_url, tmp_path, "a@test", env=secret) as workers:
         result = subprocess.run(
             command, capture_output=True, text=True, env=venv_env(), timeout=300
         )
-        log = workers.log("a")
+        log = workers.log("a@test")
     assert result.returncode == 0, result.stdout + result.stderr + log
     path = out / "course" / "autograded" / "thief" / "01_module" / "module.ipynb"
     printed = "".join(
@@ -360,7 +361,7 @@ def test_a_pickled_task_is_refused_and_the_worker_goes_on(redis_url, tmp_path):
         def __reduce__(self):
             return (open, (str(marker), "w"))
 
-    with fleet(redis_url, tmp_path, "a") as workers:
+    with fleet(redis_url, tmp_path, "a@test") as workers:
         with Connection(redis_url) as connection:
             producer = connection.Producer(serializer="pickle")
             headers = {"task": "autograder.grade_notebook", "id": "forged", "lang": "py"}
@@ -372,10 +373,14 @@ def test_a_pickled_task_is_refused_and_the_worker_goes_on(redis_url, tmp_path):
         command = [sys.executable, "-m", "autograder", "grade", str(submissions), "--out", str(out)]
         command += ["--assignment", "01_module", "--broker", redis_url, "--no-progress"]
         run(command, timeout=300)
-        log = workers.log("a")
+        # docs/scaling.md's monitoring command sees the worker
+        celery = [sys.executable, "-m", "celery", "-A", "autograder.grade.workers"]
+        status = run([*celery, "-b", redis_url, "status"], timeout=120).stdout
+        log = workers.log("a@test")
     assert not marker.exists(), "the pickled task was unpickled"
     assert "pickle" in log and "ContentDisallowed" in log, log[-3000:]
     assert ledger(out)[("s01_correct", "01_module")]["status"] == "graded"
+    assert "a@test: OK" in status, status
 
 
 def test_an_unreachable_broker_is_one_line_and_exit_2(tmp_path):

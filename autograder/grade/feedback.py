@@ -152,6 +152,7 @@ _SCHEME = re.compile(r"^([a-z][a-z0-9+.-]*):", re.I)
 HEADING_SHIFT = 2
 
 
+@functools.lru_cache(maxsize=4096)  # a release's Markdown cells are in every student's page
 def markdown_html(source: str) -> str:
     """A Markdown cell as HTML: no raw HTML, no images, safe links, math as MathML.
 

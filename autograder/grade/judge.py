@@ -12,6 +12,7 @@ it is validated: an answer out of schema makes the notebook ``tampered``.
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import random
 import secrets
@@ -67,6 +68,11 @@ class CheckCall:
 
 def grade_calls(source: str, setup: list[str]) -> list[CheckCall]:
     """The check calls of a grade cell: ``checks.check_x(Target)`` lines and a docstring."""
+    return list(_grade_calls(source, tuple(setup)))
+
+
+@functools.lru_cache(maxsize=1024)  # the same grade cells come with every notebook
+def _grade_calls(source: str, setup: tuple[str, ...]) -> tuple[CheckCall, ...]:
     aliases = _module_aliases(setup)
     calls = []
     for statement in ast.parse(source).body:
@@ -89,10 +95,10 @@ def grade_calls(source: str, setup: list[str]) -> list[CheckCall]:
         if found is None:
             raise GradeCellError(f"{ast.unparse(call.func)} is not a check function")
         calls.append(CheckCall(found[0], found[1], call.args[0].id))
-    return calls
+    return tuple(calls)
 
 
-def _module_aliases(setup: list[str]) -> dict[str, str]:
+def _module_aliases(setup: tuple[str, ...]) -> dict[str, str]:
     """``checks`` -> ``autograder.module`` from the setup cells' imports."""
     aliases = {}
     for source in setup:

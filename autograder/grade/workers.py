@@ -340,7 +340,9 @@ def work(
     try:
         configure(broker, results, visibility)
         reach(broker)
-        name = name or f"autograder-{os.getpid()}@{socket.gethostname()}"
+        name = name or f"autograder-{os.getpid()}"
+        if "@" not in name:  # Celery's node names are NAME@HOST
+            name = f"{name}@{socket.gethostname()}"
         _WORKER.append(Worker(lanes, name))
         for warning in _WORKER[0].status.get("warnings", []):
             print(f"warning: sandbox: {warning}", file=sys.stderr)
