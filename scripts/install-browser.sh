@@ -11,14 +11,8 @@ missing=()
 [ -x "$CHROMIUM" ] || missing+=(chromium)
 command -v npm >/dev/null || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
-    echo "install-browser: installing Debian's ${missing[*]} with apt-get" >&2
-    if [ "$(id -u)" -eq 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUDO="sudo"; else
-        echo "install-browser: need root (or sudo) to run apt-get install ${missing[*]}" >&2
-        exit 1
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    $SUDO apt-get update -qq
-    $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+    source scripts/apt.sh
+    apt_install install-browser "${missing[@]}"
 fi
 
 if [ ! -f node_modules/axe-core/axe.min.js ]; then

@@ -20,11 +20,5 @@ if ! command -v apt-get >/dev/null; then
     echo "  so that initdb and postgres are on PATH." >&2
     exit 1
 fi
-echo "install-postgres: installing Debian's postgresql with apt-get" >&2
-if [ "$(id -u)" -eq 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUDO="sudo"; else
-    echo "install-postgres: need root (or sudo) to run apt-get install postgresql" >&2
-    exit 1
-fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq postgresql >/dev/null
+source scripts/apt.sh
+apt_install install-postgres postgresql

@@ -4,6 +4,7 @@
 # random password, on a free port of 127.0.0.1 and nothing on disk (tests/servers.py).
 # Idempotent: does nothing when redis-server is already there.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 if command -v redis-server >/dev/null; then
     exit 0
@@ -13,11 +14,5 @@ if ! command -v apt-get >/dev/null; then
     echo "  (brew install redis, dnf install redis), so that redis-server is on PATH." >&2
     exit 1
 fi
-echo "install-redis: installing Debian's redis-server with apt-get" >&2
-if [ "$(id -u)" -eq 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUDO="sudo"; else
-    echo "install-redis: need root (or sudo) to run apt-get install redis-server" >&2
-    exit 1
-fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq redis-server >/dev/null
+source scripts/apt.sh
+apt_install install-redis redis-server

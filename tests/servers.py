@@ -206,7 +206,7 @@ def redis() -> Iterator[str]:
             port = free_port()
             config = folder / "redis.conf"
             config.write_text(
-                f"port {port}\nbind 127.0.0.1\nrequirepass {password}\nsave \"\"\n"
+                f'port {port}\nbind 127.0.0.1\nrequirepass {password}\nsave ""\n'
                 f"appendonly no\ndir {folder}\nlogfile {log}\n"
             )
             config.chmod(0o600)
