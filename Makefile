@@ -10,7 +10,7 @@ PORT   ?= 8000
 JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help install lab book serve test test-fast lint format release grade clean
+.PHONY: help install lab book serve test test-fast lint format catalogs release grade clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -26,8 +26,9 @@ install: $(STAMP)  ## create .venv and install the pinned stack
 lab: $(STAMP)  ## open the exercise notebooks in JupyterLab
 	$(BIN)/jupyter lab notebooks/
 
-book: $(STAMP)  ## execute every chapter and build the site into _build/html (strict)
+book: $(STAMP)  ## execute every chapter and build the site, English and Korean (ko/), into _build/html (strict)
 	$(BIN)/jupyter-book build -W -n --keep-going .
+	$(BIN)/python scripts/book_ko.py html
 	@echo "Site built: open $(CURDIR)/$(SITE)/index.html (or run: make serve)"
 
 serve: book  ## build, then serve the site on http://localhost:8000 (PORT=... to change)
@@ -60,6 +61,10 @@ lint: $(STAMP)  ## ruff: lint and format check
 format: $(STAMP)  ## ruff: fix and format
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+catalogs: $(STAMP)  ## update the Korean catalogs (locales/ko) after English text changed
+	$(BIN)/python scripts/book_ko.py catalogs
+	$(BIN)/python scripts/book_ko.py check
 
 release: $(STAMP)  ## regenerate the student notebooks in notebooks/ from solutions/
 	$(BIN)/python -m autograder.release

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what the browser tests need, without downloading any browser build of Playwright's own:
-#  - Debian's Chromium (driven by Playwright from PyPI through executable_path);
+#  - Debian's Chromium (driven by Playwright from PyPI through executable_path), and Noto CJK
+#    for the Korean pages;
 #  - axe-core from npm (package-lock.json), injected into pages for accessibility checks.
 # Idempotent: does nothing when both are already there.
 set -euo pipefail
@@ -10,6 +11,8 @@ CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
 missing=()
 [ -x "$CHROMIUM" ] || missing+=(chromium)
 command -v npm >/dev/null || missing+=(nodejs npm)
+# Hangul in screenshots of the Korean pages (without it Chromium draws empty boxes).
+fc-list :lang=ko 2>/dev/null | grep -q . || missing+=(fonts-noto-cjk)
 if [ ${#missing[@]} -gt 0 ]; then
     source scripts/apt.sh
     apt_install install-browser "${missing[@]}"

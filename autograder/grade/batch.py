@@ -185,7 +185,7 @@ def grade_class(
         from autograder.grade import workers
 
         workers.configure(options.broker, options.results)
-        lanes = []  # the workers grade; this process only judges their answers into scores
+        lanes = []  # the workers run and judge the notebooks; this process records decisions
     elif lanes is None:
         lanes = start(options.jobs, submissions, out, db_url, options.hide, options.sandbox)
     try:

@@ -126,7 +126,8 @@ def build_wheel(repo_root: Path, destination: Path) -> Path:
 
 
 def publish_wheel(app: Sphinx, exception: Exception | None) -> None:
-    if exception is None and app.builder.format == "html":
+    """The wheel at the site's root, once: the Korean build under ``ko/`` publishes none."""
+    if exception is None and app.builder.format == "html" and app.config.language != "ko":
         build_wheel(Path(app.srcdir), Path(app.outdir) / "wheels")
 
 

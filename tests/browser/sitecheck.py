@@ -154,7 +154,7 @@ FACTS_JS = """() => {
     return clone.textContent;
   };
   const exercises = [...article.querySelectorAll("h2")].filter(
-    (h) => /exercises/i.test(h.textContent));
+    (h) => /exercises|연습 문제/i.test(h.textContent));
   return {
     headings: [...article.querySelectorAll("h1, h2, h3, h4, h5, h6")].map((h) => ({
       level: Number(h.tagName[1]),
@@ -186,6 +186,9 @@ FACTS_JS = """() => {
     launchButtons: [...document.querySelectorAll(".dropdown-launch-buttons a[href]")].map(
       (a) => a.href),
     favicon: (document.querySelector("link[rel~='icon']") || {}).href || null,
+    lang: document.documentElement.lang,
+    languageSwitch: (document.querySelector("a.language-switch") || {}).href || null,
+    hangulFont: document.fonts.check('16px "Noto Sans CJK KR"', "한"),
   };
 }"""
 
@@ -218,7 +221,8 @@ def load_page(browser: Any, base_url: str, page_name: str) -> Visit:
         page.wait_for_function(IMAGES_LOADED_JS, timeout=10_000)
         page.wait_for_load_state("networkidle")
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        screenshot = SCREENSHOTS / f"{Path(page_name).name}.png"
+        prefix = "ko-" if page_name.startswith("ko/") else ""
+        screenshot = SCREENSHOTS / f"{prefix}{Path(page_name).name}.png"
         page.screenshot(path=str(screenshot), full_page=True)
         facts = page.evaluate(FACTS_JS)
         page.add_script_tag(path=str(AXE))
