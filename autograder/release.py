@@ -5,8 +5,9 @@ First the two cells every exercise notebook shares are written into its source i
 installs the checks from the course site when they are missing and tells the self-check each
 test cell's points, and the summary cell (``<stem>_summary``, last). Then each
 ``solutions/<stem>/`` is run through ``nbgrader generate_assignment`` in a scratch course folder
-and the result replaces ``notebooks/<stem>/``. The scratch folder keeps the repository free of
-nbgrader's gradebook.
+and the result replaces ``notebooks/<stem>/``; its Korean edition, ``notebooks/ko/<stem>/``, is
+written from it and the catalog ``locales/ko/LC_MESSAGES/notebooks/<stem>.po``, which is brought
+up to date first. The scratch folder keeps the repository free of nbgrader's gradebook.
 """
 
 from __future__ import annotations
@@ -134,7 +135,10 @@ def sync_sources() -> list[Path]:
 
 
 def release(destination: Path = NOTEBOOKS) -> list[Path]:
-    """Write every chapter's student notebooks under ``destination``; return the files."""
+    """Write every chapter's student notebooks under ``destination``, the Korean ones under
+    ``destination/ko`` (:mod:`autograder.korean`); return the files."""
+    from autograder import korean
+
     written = []
     with tempfile.TemporaryDirectory() as scratch:
         course = make_course(Path(scratch) / "course")
@@ -144,6 +148,10 @@ def release(destination: Path = NOTEBOOKS) -> list[Path]:
             shutil.rmtree(target, ignore_errors=True)
             shutil.copytree(released, target)
             written += sorted(target.rglob("*.ipynb"))
+            if destination == NOTEBOOKS:
+                korean.update_catalog(stem)
+            shutil.rmtree(destination / "ko" / stem, ignore_errors=True)
+            written += korean.release(stem, destination / "ko", destination)
     return written
 
 

@@ -14,6 +14,7 @@ keeps one version per assignment and cannot add or remove the cells of one that 
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
@@ -76,6 +77,8 @@ class Release:
     label: str  #: where it was found, for notes: "commit 1a2b3c4 of 2025-03-02"
     when: str  #: ISO time, to order releases newest first
     notebooks: dict[str, NotebookDef]
+    #: "ko" for the Korean edition of the current release (:func:`korean_release`)
+    edition: str = ""
 
 
 @dataclass
@@ -100,7 +103,10 @@ class Assignment:
             for release in [*stored_releases(stored), *git_releases(self.stem)]:
                 if release.id != self.version:
                     found.setdefault(release.id, release)
-            self._releases = sorted(found.values(), key=lambda r: r.when, reverse=True)
+            korean = korean_release(self.stem, self.notebooks)
+            self._releases = ([korean] if korean else []) + sorted(
+                found.values(), key=lambda r: r.when, reverse=True
+            )
         return self._releases
 
 
@@ -462,6 +468,38 @@ def git_releases(stem: str) -> list[Release]:
             label = f"the release of commit {commit[:7]} of {when[:10]}"
             found.append(Release(_files_hash(sources), label, when, notebooks))
     return found
+
+
+def korean_release(stem: str, current: dict[str, NotebookDef]) -> Release | None:
+    """The Korean edition of the current release (``notebooks/ko/<stem>``, :mod:`autograder.korean`)
+    as a release of its own: the current source with its locked Markdown cells in Korean. Its
+    code, grade ids, points and hidden tests are the current release's; None when the Korean
+    notebooks are missing or do not come from the current release."""
+    folder = course_paths.NOTEBOOKS / "ko" / stem
+    sources, releases = {}, {}
+    for name, definition in current.items():
+        try:
+            released = (folder / name).read_bytes()
+            korean = nbformat.reads(released.decode(), as_version=4)
+        except (OSError, ValueError):
+            return None
+        text = {
+            cell.metadata.get("nbgrader", {}).get("grade_id"): cell.source
+            for cell in korean.cells
+            if cell.cell_type == "markdown"
+        }
+        source = copy.deepcopy(definition.source)
+        for cell in source.cells:
+            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if cell.cell_type == "markdown" and grade_id in text:
+                cell.source = text[grade_id]
+        sources[name] = nbformat.writes(source).encode()
+        releases[name] = released
+    notebooks = _definitions(sources, releases)
+    if not notebooks:
+        return None
+    label = "the Korean edition of the current release"
+    return Release(_files_hash(sources), label, "", notebooks, edition="ko")
 
 
 def _git(where: Path, *args: str) -> bytes | None:

@@ -223,6 +223,8 @@ def _about(restored: Restored, name: str, stem: str, quiet: list[Change]) -> str
     """The note saying which release the notebook was graded against, and what that changes."""
     said = []
     release = restored.release
+    if release is not None and release.edition and not restored.notes and not quiet:
+        return ""  # the current release in another language: nothing to say
     if release is not None:
         how = "its locked cells match it" if not restored.notes and not quiet else "the closest"
         said.append(

@@ -33,10 +33,12 @@ from myst_nb.sphinx_ import HideCodeCellNode, depart_HideCellInput
 from sphinx.application import Sphinx
 
 
-def student_notebook(repo_root: Path, pagename: str) -> str | None:
-    """Path (relative to the repository) of the student notebook for ``book/<stem>``."""
+def student_notebook(repo_root: Path, pagename: str, language: str | None = None) -> str | None:
+    """Path (relative to the repository) of the student notebook for ``book/<stem>``: the
+    Korean one (``notebooks/ko/<stem>``) on the Korean pages."""
     stem = Path(pagename).name
-    found = sorted((repo_root / "notebooks" / stem).glob("*.ipynb"))
+    folder = repo_root / "notebooks" / ("ko" if language == "ko" else "") / stem
+    found = sorted(folder.glob("*.ipynb"))
     return found[0].relative_to(repo_root).as_posix() if found else None
 
 
@@ -44,7 +46,7 @@ def aim_launch_buttons(
     app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: Any
 ) -> None:
     """Point every launch button of a chapter page at that chapter's student notebook."""
-    target = student_notebook(Path(app.srcdir), pagename)
+    target = student_notebook(Path(app.srcdir), pagename, app.config.language)
     groups = context.get("header_buttons", [])
     if target is None:
         # No exercises: no launch menu at all (an emptied one still shows its rocket icon).

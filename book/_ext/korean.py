@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from docutils import nodes
+from sphinx import addnodes
 from sphinx.application import Sphinx
 from sphinx.search import SearchLanguage
 
@@ -196,6 +197,23 @@ def korean_settings(app: Sphinx, config: Any) -> None:
     app.add_js_file("ko-lexicon.js")
 
 
+def translate_toc_captions(app: Sphinx, doctree: nodes.document) -> None:
+    """The part captions of _toc.yml in Korean: Jupyter Book puts the toctree into the root page
+    after Sphinx has translated it, so its captions are translated here, from the root page's
+    catalog (intro.po)."""
+    if app.config.language != "ko" or app.env.docname != app.config.root_doc:
+        return
+    from babel.messages.pofile import read_po
+
+    for directory in app.config.locale_dirs:
+        catalog = Path(app.srcdir, directory, "ko", "LC_MESSAGES", f"{app.env.docname}.po")
+        if catalog.exists():
+            with open(catalog, "rb") as handle:
+                korean = {m.id: m.string for m in read_po(handle) if m.string and not m.fuzzy}
+            for toctree in doctree.findall(addnodes.toctree):
+                toctree["caption"] = korean.get(toctree.get("caption"), toctree.get("caption"))
+
+
 def language_switch(
     app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: Any
 ) -> None:
@@ -212,6 +230,7 @@ def language_switch(
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_search_language(SearchKorean)
     app.connect("config-inited", korean_settings)
+    app.connect("doctree-read", translate_toc_captions)
     app.connect("html-page-context", language_switch)
     app.connect("html-collect-pages", write_lexicon)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "env_version": 1}
