@@ -5,9 +5,9 @@ The pages are kept once, in English (``book/*.md``); their Korean is in gettext 
 cells never reach a catalog, so the code of both editions is the same code.
 
 - ``catalogs`` extracts the messages of every page (Sphinx's gettext builder, with the English
-  build's outputs, so figure captions are messages too) into ``_build/gettext`` and updates the catalogs with sphinx-intl: a new English paragraph gets
-  an empty Korean one, a changed one is marked fuzzy (tests/test_korean.py fails on either until
-  a translator has looked at it).
+  build's outputs, so figure captions are messages too) into ``_build/gettext`` and updates the
+  catalogs with sphinx-intl: a new English paragraph gets an empty Korean one, a changed one is
+  marked fuzzy (tests/test_korean.py fails on either until a translator has looked at it).
 - ``templates DIR`` extracts the messages alone, into ``DIR`` (tests/test_korean.py compares
   them with the catalogs); ``check [CATALOG.po ...]`` lists what a catalog lacks or lost.
 - ``html`` builds the Korean site into ``_build/ko/html`` with the English build's execution
@@ -103,7 +103,11 @@ def html() -> int:
 ROLE = re.compile(r"\{([a-z:-]+)\}`([^`]*)`")
 TARGET = re.compile(r"<([^<>]+)>$")
 #: Code spans, inline math and link targets: kept exactly as the English has them.
-KEPT = [re.compile(r"`[^`]+`"), re.compile(r"(?<!\\)\$[^$]+\$"), re.compile(r"\]\([^)]+\)")]
+KEPT = [
+    re.compile(r"`[^`]+`"),
+    re.compile(r"(?<!\\)\$\$.+?\$\$|(?<!\\)\$[^$]+\$", re.S),
+    re.compile(r"\]\([^)]+\)"),
+]
 
 
 def kept(text: str) -> list[str]:
@@ -113,7 +117,10 @@ def kept(text: str) -> list[str]:
 
     def role(match: re.Match) -> str:
         target = TARGET.search(match.group(2))
-        tokens.append(f"{{{match.group(1)}}}{target.group(1) if target else match.group(2)}")
+        kept_target = target.group(1) if target else match.group(2)
+        # The Korean page offers the Korean student notebook: notebooks/ko/<stem>/...
+        kept_target = kept_target.replace("notebooks/ko/", "notebooks/")
+        tokens.append(f"{{{match.group(1)}}}{kept_target}")
         return " "
 
     rest = ROLE.sub(role, text)
@@ -158,7 +165,8 @@ def stale(template: Path, catalog: Path) -> list[str]:
 
 
 def check(paths: list[str]) -> int:
-    found = [p for path in paths or sorted(CATALOGS.glob("*.po")) for p in problems(Path(path))]
+    every = [*sorted(LOCALES.glob("ko/LC_MESSAGES/**/*.po"))]
+    found = [p for path in paths or every for p in problems(Path(path))]
     print("\n".join(found) or "every message translated, nothing lost")
     return 1 if found else 0
 

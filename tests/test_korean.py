@@ -26,7 +26,8 @@ sys.path.insert(0, str(REPO / "book" / "_ext"))
 import book_ko  # noqa: E402 - scripts/book_ko.py
 import korean  # noqa: E402 - book/_ext/korean.py
 
-CATALOGS = [*sorted(book_ko.CATALOGS.glob("*.po")), book_ko.LOCALES / "ko/LC_MESSAGES/sphinx.po"]
+#: Every Korean catalog: pages (book/), notebooks (notebooks/), the site's frame (sphinx.po).
+CATALOGS = sorted(book_ko.LOCALES.glob("ko/LC_MESSAGES/**/*.po"))
 
 
 def cells(html: str, kind: str) -> list[str]:
@@ -71,7 +72,9 @@ def test_the_korean_build_reuses_the_sites_math_wheel_and_canonical_urls(site):
     assert canonical.endswith("/ko/book/03_backward.html"), canonical
 
 
-@pytest.mark.parametrize("catalog", CATALOGS, ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "catalog", CATALOGS, ids=lambda p: p.relative_to(book_ko.LOCALES).as_posix()
+)
 def test_every_message_is_translated_and_keeps_code_math_and_links(catalog):
     assert book_ko.problems(catalog) == []
 

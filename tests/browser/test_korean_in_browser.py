@@ -11,7 +11,7 @@ from urllib.parse import quote, urldefrag, urlparse
 
 import pytest
 
-from .sitecheck import HOST, REPO, SITE, fetch, toc_pages
+from .sitecheck import HOST, REPO, SITE, fetch, student_notebooks, toc_pages
 
 pytestmark = pytest.mark.browser
 ENGLISH = toc_pages()
@@ -124,3 +124,17 @@ def test_the_browser_splits_queries_as_kiwipiepy_does(offline):
     split = tab.evaluate("(words) => words.map((w) => splitQuery(w))", words)
     for word, terms in zip(words, split, strict=True):
         assert tuple(terms) == korean.analyse(word)[0], word
+
+
+@pytest.mark.parametrize("page", [p for p in KOREAN if student_notebooks(p)])
+def test_korean_exercises_offer_the_korean_student_notebook(visit, page):
+    facts = visit(page).facts
+    stem = page.rsplit("/", 1)[-1]
+    notebooks = sorted((REPO / "notebooks" / "ko" / stem).glob("*.ipynb"))
+    assert notebooks, f"notebooks/ko/{stem} is missing"
+    for notebook in notebooks:
+        links = [d["href"] for d in facts["downloads"] if d["href"].endswith("/" + notebook.name)]
+        assert links and fetch(links[0]).body == notebook.read_bytes(), (page, links)
+        target = f"notebooks/ko/{stem}/{notebook.name}"
+        assert facts["launchButtons"], f"{page} has no launch buttons"
+        assert all(url.endswith(target) for url in facts["launchButtons"]), facts["launchButtons"]
