@@ -25,6 +25,7 @@ from torch.autograd.gradcheck import GradcheckError
 from torch.nn import functional as F
 
 from autograder.checking import Case, Check, Delegation, Observation, Recorder
+from autograder.i18n import _
 from autograder.plain import RaisedError
 from autograder.report import (
     CheckFailure,
@@ -108,28 +109,30 @@ def _judge_build(obs: Observation, dim: int, lr: float, key: str) -> None:
     expect(
         obs[f"{key}.initialised"],
         built,
-        "nn.Module.__init__ to have run",
+        _("nn.Module.__init__ to have run"),
         kind,
-        f"built a {kind} that nn.Module.__init__ never initialised",
-        hint="LR subclasses nn.Module: call super().__init__() first thing in __init__",
+        _("built a {type} that nn.Module.__init__ never initialised").format(type=kind),
+        hint=_("LR subclasses nn.Module: call super().__init__() first thing in __init__"),
     )
     for name, shape in (("w", (dim, 1)), ("b", ())):
         value = obs[f"{key}.{name}"]
         expect(
             isinstance(value, torch.Tensor),
             f"{built}.{name}",
-            f"a tensor of shape {shape}",
+            _("a tensor of shape {shape}").format(shape=shape),
             value,
-            f"self.{name} is {value!r:.60}, not a tensor",
-            hint=f"__init__ must create self.{name}",
+            _("self.{name} is {value}, not a tensor").format(name=name, value=f"{value!r:.60}"),
+            hint=_("__init__ must create self.{name}").format(name=name),
         )
         expect(
             tuple(value.shape) == shape,
             f"{built}.{name}.shape",
             shape,
             tuple(value.shape),
-            f"{name} has shape {tuple(value.shape)}, expected {shape}",
-            hint="w is a column (dim, 1); b is a scalar tensor, shape ()",
+            _("{name} has shape {shape}, expected {expected}").format(
+                name=name, shape=tuple(value.shape), expected=shape
+            ),
+            hint=_("w is a column (dim, 1); b is a scalar tensor, shape ()"),
         )
 
 
@@ -161,8 +164,10 @@ def _judge_assign(obs: Observation, key: str) -> None:
             str(refused.get("call")),
             kind,
             text,
-            "keep w and b plain tensors or buffers (register_buffer), not nn.Parameter: "
-            "their gradients are computed by hand here",
+            _(
+                "keep w and b plain tensors or buffers (register_buffer), not nn.Parameter: "
+                "their gradients are computed by hand here"
+            ),
         )
     )
 
@@ -188,7 +193,7 @@ def _forward_scenario(LR: type, case: Case, obs: Recorder) -> None:
     model = _build(obs, LR, dim, 0.01, "model")
     if model is None:
         return
-    x, _, w, b = _lr_inputs(dim, case["m"], case["seed"])
+    x, _y, w, b = _lr_inputs(dim, case["m"], case["seed"])
     if not _set_params(obs, f"LR({dim})", model, w, b, "model"):
         return
     obs["output"] = obs.call(_forward_call(case), model, x)
@@ -204,7 +209,7 @@ def _forward_scenario(LR: type, case: Case, obs: Recorder) -> None:
 
 
 def _forward_reference(case: Case) -> dict:
-    x, _, w, b = _lr_inputs(case["dim"], case["m"], case["seed"])
+    x, _y, w, b = _lr_inputs(case["dim"], case["m"], case["seed"])
     return {
         "output": torch.sigmoid(w.T @ x + b),
         "large": torch.sigmoid(torch.tensor([LARGE_Z], dtype=DTYPE)),
@@ -219,24 +224,30 @@ def _forward_judge(case: Case, reference: dict, obs: Observation) -> None:
     _judge_assign(obs, "large")
     got, expected = obs["large.output"], reference["large"]
     if isinstance(got, torch.Tensor) and not bool(torch.isfinite(got).all()):
+        where = _first_non_finite(got, LARGE_Z)
         fail(
             LARGE_CALL,
             expected,
             got,
-            f"nan or inf for a large |z|{_first_non_finite(got, LARGE_Z)}",
-            hint="exp(z) overflows to inf, and inf/inf is nan; only ever take exp of a number "
-            "<= 0 (exp(-|z|))",
+            _("nan or inf for a large |z|: {value} at z = {z}").format(value=where[0], z=where[1])
+            if where
+            else _("nan or inf for a large |z|"),
+            hint=_(
+                "exp(z) overflows to inf, and inf/inf is nan; only ever take exp of a number "
+                "<= 0 (exp(-|z|))"
+            ),
         )
     expect_tensor(LARGE_CALL, expected, got, atol=1e-12, rtol=1e-10)
 
 
-def _first_non_finite(got: torch.Tensor, points: tuple[float, ...]) -> str:
-    """Where the first nan or inf is, as ``": nan at z = 1000"``, when the shape allows."""
+def _first_non_finite(got: torch.Tensor, points: tuple[float, ...]) -> tuple[str, str] | None:
+    """The first nan or inf and the point where it is, as ``("nan", "1000")``, when the shape
+    allows; None otherwise."""
     values = got.detach().reshape(-1)
     if values.numel() != len(points):
-        return ""
+        return None
     index = int((~torch.isfinite(values)).nonzero()[0])
-    return f": {values[index].item()} at z = {points[index]:g}"
+    return f"{values[index].item()}", f"{points[index]:g}"
 
 
 def _shapes(rng: random.Random) -> dict:
@@ -328,9 +339,11 @@ def _gradients_judge(case: Case, reference: dict, obs: Observation) -> None:
         expect(
             isinstance(yhat, torch.Tensor) and tuple(yhat.shape) == (1, m),
             f"{setting}: forward(x)",
-            f"a tensor of shape {(1, m)}",
+            _("a tensor of shape {shape}").format(shape=(1, m)),
             yhat,
-            f"expected a tensor of shape {(1, m)}, got {_described(yhat)}",
+            _("expected a tensor of shape {shape}, got {got}").format(
+                shape=(1, m), got=_described(yhat)
+            ),
         )
     else:
         expect_tensor(f"{setting}: forward(x)", reference["yhat"], yhat, atol=1e-12, rtol=1e-10)
@@ -339,10 +352,12 @@ def _gradients_judge(case: Case, reference: dict, obs: Observation) -> None:
     expect(
         isinstance(grads, dict) and {"dw", "db"} <= set(grads),
         f"{call}: model.grads",
-        "a dict with keys 'dw' and 'db'",
+        _("a dict with keys 'dw' and 'db'"),
         grads,
-        f"model.grads is {grads!r:.60}, not a dict with keys 'dw' and 'db'",
-        hint="backward(x, yhat, y) stores the gradients: self.grads = {'dw': ..., 'db': ...}",
+        _("model.grads is {value}, not a dict with keys 'dw' and 'db'").format(
+            value=f"{grads!r:.60}"
+        ),
+        hint=_("backward(x, yhat, y) stores the gradients: self.grads = {'dw': ..., 'db': ...}"),
     )
     if case["oracle"] != FINITE_DIFFERENCES:
         for name in ("dw", "db"):
@@ -369,7 +384,7 @@ def _gradients_judge(case: Case, reference: dict, obs: Observation) -> None:
 
 def _described(value: Any) -> str:
     if isinstance(value, torch.Tensor):
-        return f"a tensor of shape {tuple(value.shape)}"
+        return _("a tensor of shape {shape}").format(shape=tuple(value.shape))
     return f"{value!r:.60}"
 
 
@@ -386,9 +401,11 @@ def _central_differences(case: Case, y: torch.Tensor, obs: Observation) -> dict:
                 and out.is_floating_point()
                 and tuple(out.shape) == (1, m),
                 f"{_setting(case)}: forward(x) at {name}{list(index)} {sign} h",
-                f"a floating-point tensor of shape {(1, m)}",
+                _("a floating-point tensor of shape {shape}").format(shape=(1, m)),
                 out,
-                f"expected a floating-point tensor of shape {(1, m)}, got {_described(out)}",
+                _("expected a floating-point tensor of shape {shape}, got {got}").format(
+                    shape=(1, m), got=_described(out)
+                ),
             )
             losses.append(_mean_bce(out.detach(), y))
         numeric["d" + name][index] = (losses[0] - losses[1]) / (2 * H)
@@ -400,22 +417,23 @@ def _explain(name: str, expected: torch.Tensor, got: Any, m: int) -> str:
     if not isinstance(got, torch.Tensor):
         return ""
     if tuple(got.shape) != tuple(expected.shape):
-        shape = "(dim, 1), like w" if name == "dw" else "(), like b: a scalar tensor"
-        return f"{name} has the shape of the parameter it updates: {shape}"
+        if name == "dw":
+            return _("dw has the shape of the parameter it updates: (dim, 1), like w")
+        return _("db has the shape of the parameter it updates: (), like b: a scalar tensor")
     if got.dtype != expected.dtype:
-        return "compute the gradient from x, yhat and y without fixing a dtype"
+        return _("compute the gradient from x, yhat and y without fixing a dtype")
     got = got.detach()
     if torch.allclose(got, -expected, atol=1e-10, rtol=1e-8):
-        return "the sign is flipped: the gradient is (yhat - y), not (y - yhat)"
+        return _("the sign is flipped: the gradient is (yhat - y), not (y - yhat)")
     if m > 1 and torch.allclose(got, expected * m, atol=1e-10, rtol=1e-8):
-        return f"it is m = {m} times too large: the loss is a mean, divide by m"
+        return _("it is m = {m} times too large: the loss is a mean, divide by m").format(m=m)
     return ""
 
 
 def _backward_hidden(rng: random.Random) -> list[Case]:
     """Each drawn shape twice: against autograd, then against finite differences."""
     cases = []
-    for _ in range(5):
+    for _draw in range(5):
         shape = _shapes(rng)
         cases.append({**shape, "oracle": AUTOGRAD})
         cases.append({**shape, "seed": rng.getrandbits(32), "oracle": FINITE_DIFFERENCES})
@@ -454,7 +472,7 @@ check_lr_finite_differences, check_lr_finite_differences_hidden = LR_FINITE_DIFF
 def _optimize_inputs(case: Case) -> tuple[torch.Tensor, ...]:
     """Parameters w, b and gradients dw, db, made from the case's seed on either side."""
     dim, seed = case["dim"], case["seed"]
-    _, _, w, b = _lr_inputs(dim, 1, seed)
+    _x, _y, w, b = _lr_inputs(dim, 1, seed)
     g = torch.Generator().manual_seed(seed + 1)
     dw = torch.randn(dim, 1, generator=g, dtype=DTYPE)
     db = torch.randn((), generator=g, dtype=DTYPE)
@@ -503,20 +521,20 @@ def _optimize_judge(case: Case, reference: dict, obs: Observation) -> None:
         why = tensor_difference(expected, got, atol=1e-7, rtol=1e-6)
         if why is None:
             continue
-        hint = f"gradient descent: {name} = {name} - lr * d{name}"
+        hint = _("gradient descent: {name} = {name} - lr * d{name}").format(name=name)
         if isinstance(got, torch.Tensor) and got.shape == old.shape:
             got_values = got.detach()
             if torch.equal(got_values, old):
-                why = f"{name} did not change"
-                hint = "optimize() must update both w and b"
+                why = _("{name} did not change").format(name=name)
+                hint = _("optimize() must update both w and b")
             elif torch.allclose(got_values, old + lr * grad, atol=1e-7, rtol=1e-6):
-                why = f"{name} took a step uphill ({why})"
-                hint = "subtract lr * gradient"
+                why = _("{name} took a step uphill ({why})").format(name=name, why=why)
+                hint = _("subtract lr * gradient")
             elif name == "w" and torch.allclose(
                 got_values, old - lr * grad - lr * db, atol=1e-7, rtol=1e-6
             ):
-                why = f"w was also moved by lr * db ({why})"
-                hint = "db is b's gradient: it updates b, not w"
+                why = _("w was also moved by lr * db ({why})").format(why=why)
+                hint = _("db is b's gradient: it updates b, not w")
         fail(f"{call}, then {name}", expected, got, why, hint=hint)
 
 
@@ -577,7 +595,7 @@ def _training_scenario(LR: type, case: Case, obs: Recorder) -> None:
     if model is None:
         return
     call = _training_call(case)
-    for _ in range(case["steps"]):
+    for _step in range(case["steps"]):
         yhat = obs.call(call, model.forward, x)
         obs.call(call, model.backward, x, yhat, y)
         obs.call(call, model.optimize)
@@ -589,7 +607,7 @@ def _training_reference(case: Case) -> dict:
     x, y = separable_blobs(case["dim"], case["m"], case["seed"])
     w = torch.zeros(x.shape[0], 1, requires_grad=True)
     b = torch.zeros((), requires_grad=True)
-    for _ in range(case["steps"]):
+    for _step in range(case["steps"]):
         dw, db = torch.autograd.grad(F.binary_cross_entropy_with_logits(w.T @ x + b, y), (w, b))
         with torch.no_grad():  # plain SGD, what optim.SGD(lr) does: p -= lr * grad
             w -= case["lr"] * dw
@@ -606,28 +624,32 @@ def _training_judge(case: Case, reference: dict, obs: Observation) -> None:
     expect(
         isinstance(yhat, torch.Tensor) and bool(torch.isfinite(yhat).all()),
         call,
-        "finite predictions",
+        _("finite predictions"),
         yhat,
-        "the predictions after training are not finite"
+        _("the predictions after training are not finite")
         if isinstance(yhat, torch.Tensor)
-        else f"forward(x) returned {yhat!r:.60}, not a tensor",
-        hint="a step too large, or the wrong sign, makes w and b grow without bound",
+        else _("forward(x) returned {value}, not a tensor").format(value=f"{yhat!r:.60}"),
+        hint=_("a step too large, or the wrong sign, makes w and b grow without bound"),
     )
     expect(
         tuple(yhat.shape) == tuple(y.shape),
         call,
-        f"predictions of shape {tuple(y.shape)}",
+        _("predictions of shape {shape}").format(shape=tuple(y.shape)),
         tuple(yhat.shape),
-        f"the predictions have shape {tuple(yhat.shape)}, expected {tuple(y.shape)}",
+        _("the predictions have shape {shape}, expected {expected}").format(
+            shape=tuple(yhat.shape), expected=tuple(y.shape)
+        ),
     )
     accuracy = float(((yhat.detach() > 0.5).to(y.dtype) == y).to(torch.float64).mean())
     if accuracy < 0.95:
         fail(
             f"{call}: accuracy of yhat > 0.5",
-            f">= 0.95 (autograd and plain SGD reach {reference['accuracy']:.3f} from w = 0, b = 0)",
+            _(">= 0.95 (autograd and plain SGD reach {accuracy} from w = 0, b = 0)").format(
+                accuracy=f"{reference['accuracy']:.3f}"
+            ),
             round(accuracy, 3),
-            f"accuracy {accuracy:.3f} after training, below 0.95",
-            hint="is b updated too? is the step -lr * gradient (downhill)?",
+            _("accuracy {accuracy} after training, below 0.95").format(accuracy=f"{accuracy:.3f}"),
+            hint=_("is b updated too? is the step -lr * gradient (downhill)?"),
         )
 
 
@@ -729,15 +751,18 @@ def judge_gradcheck(shape: tuple[int, ...], obs: Observation) -> None:
     call = _gradcheck_call(shape)
     result = obs["gradcheck"]
     if not isinstance(result, dict):
-        fail(call, True, result, "no verdict of gradcheck came back")
+        fail(call, True, result, _("no verdict of gradcheck came back"))
     if "differ" in result:
         raise CheckFailure(
             message(
                 call,
-                "your backward disagrees with finite differences of your forward",
+                _("your backward disagrees with finite differences of your forward"),
                 [
-                    "  gradcheck compares your backward with finite differences of your forward "
-                    "and found they differ:",
+                    "  "
+                    + _(
+                        "gradcheck compares your backward with finite differences of your "
+                        "forward and found they differ:"
+                    ),
                     f"  {result['differ']}",
                 ],
             )
@@ -746,7 +771,13 @@ def judge_gradcheck(shape: tuple[int, ...], obs: Observation) -> None:
     if isinstance(error, RaisedError):
         raise CheckFailure(raised_message(call, error.type, error.message))
     passed = result.get("passed")
-    expect(passed is True, call, True, passed, f"gradcheck returned {passed!r}, not True")
+    expect(
+        passed is True,
+        call,
+        True,
+        passed,
+        _("gradcheck returned {value}, not True").format(value=repr(passed)),
+    )
 
 
 def _swish_reference(case: Case) -> dict:
@@ -767,11 +798,15 @@ def _swish_judge(case: Case, reference: dict, obs: Observation) -> None:
     expect(
         obs["is_function"],
         "Swish",
-        "a subclass of torch.autograd.Function",
+        _("a subclass of torch.autograd.Function"),
         obs["swish"],
-        f"Swish is {obs['swish']!r:.60}, not a subclass of torch.autograd.Function",
-        hint="class Swish(torch.autograd.Function) with static methods forward(ctx, x) and "
-        "backward(ctx, grad_output)",
+        _("Swish is {value}, not a subclass of torch.autograd.Function").format(
+            value=f"{obs['swish']!r:.60}"
+        ),
+        hint=_(
+            "class Swish(torch.autograd.Function) with static methods forward(ctx, x) and "
+            "backward(ctx, grad_output)"
+        ),
     )
     call = _swish_call(case)
     expect_tensor(call, reference["out"], obs["out"], atol=1e-12, rtol=1e-10)
@@ -781,21 +816,27 @@ def _swish_judge(case: Case, reference: dict, obs: Observation) -> None:
     expect(
         obs["own"] is True and node_class == [f"{name}Backward"] * 2,
         f"{call}.grad_fn",
-        f"{name}Backward (your Function's node in the graph)",
+        _("{name}Backward (your Function's node in the graph)").format(name=name),
         obs["grad_fn"],
-        f"the output's grad_fn is {_node_name(node_class, obs['grad_fn'])}, not {name}Backward",
-        hint="Swish.apply must return the tensor made by forward, so that autograd calls your "
-        "backward",
+        _("the output's grad_fn is {node}, not {name}Backward").format(
+            node=_node_name(node_class, obs["grad_fn"]), name=name
+        ),
+        hint=_(
+            "Swish.apply must return the tensor made by forward, so that autograd calls your "
+            "backward"
+        ),
     )
     saved = obs["saved"]
     expect(
         isinstance(saved, tuple) and len(saved) > 0,
         f"{call}.grad_fn.saved_tensors",
-        "the tensors backward needs",
+        _("the tensors backward needs"),
         saved,
-        "nothing was saved with ctx.save_for_backward",
-        hint="keep tensors for backward with ctx.save_for_backward(...), not as ctx attributes: "
-        "it guards against in-place changes and frees them after backward",
+        _("nothing was saved with ctx.save_for_backward"),
+        hint=_(
+            "keep tensors for backward with ctx.save_for_backward(...), not as ctx attributes: "
+            "it guards against in-place changes and frees them after backward"
+        ),
     )
 
     _judge_gradient(_random_gradient_call(case), *reference["grad.random"], obs["grad.random"])
@@ -816,13 +857,18 @@ def _judge_gradient(
 ) -> None:
     """x.grad after backward(gradient=v) at ``x``; the hint names the slip the numbers show."""
     if isinstance(got, torch.Tensor) and not bool(torch.isfinite(got).all()):
+        where = _first_non_finite(got, tuple(x.reshape(-1).tolist()))
         fail(
             f"{call}: x.grad",
             expected,
             got,
-            f"nan or inf in the gradient{_first_non_finite(got, tuple(x.reshape(-1).tolist()))}",
-            hint="write it with sigmoid(x), which stays in [0, 1], instead of exp(-x), which "
-            "overflows for x = -1000",
+            _("nan or inf in the gradient: {value} at z = {z}").format(value=where[0], z=where[1])
+            if where
+            else _("nan or inf in the gradient"),
+            hint=_(
+                "write it with sigmoid(x), which stays in [0, 1], instead of exp(-x), which "
+                "overflows for x = -1000"
+            ),
         )
     why = tensor_difference(expected, got, atol=1e-10, rtol=1e-8)
     if why is None:
@@ -833,7 +879,8 @@ def _judge_gradient(
     fail(f"{call}: x.grad", expected, got, why, hint=hint)
 
 
-PRODUCT_RULE = "the product rule: d/dx[x·σ(x)] = σ(x) + x·σ(x)(1−σ(x))"
+def _product_rule() -> str:
+    return _("the product rule: d/dx[x·σ(x)] = σ(x) + x·σ(x)(1−σ(x))")
 
 
 def _gradient_slip(got: torch.Tensor, expected: torch.Tensor, v: torch.Tensor, x: torch.Tensor):
@@ -848,18 +895,40 @@ def _gradient_slip(got: torch.Tensor, expected: torch.Tensor, v: torch.Tensor, x
         return torch.allclose(got, value, atol=1e-10, rtol=1e-8)
 
     if matches(expected / v):
-        return "backward must multiply by grad_output (the chain rule)"
+        return _("backward must multiply by grad_output (the chain rule)")
     s = torch.sigmoid(x)
-    slips = {
-        "σ(x) alone: the x·σ(x)(1−σ(x)) term is missing": s,
-        "σ(x)(1−σ(x)), the derivative of σ alone": s * (1 - s),
-        "x·σ(x)(1−σ(x)) alone: the σ(x) term is missing": x * s * (1 - s),
-    }
-    for slip, derivative in slips.items():
+    # Each slip: its derivative, the hint when it is times grad_output, the hint when it is not.
+    slips = [
+        (
+            s,
+            _("{rule}; your backward computes σ(x) alone: the x·σ(x)(1−σ(x)) term is missing"),
+            _(
+                "{rule}; your backward computes σ(x) alone: the x·σ(x)(1−σ(x)) term is "
+                "missing, not times grad_output"
+            ),
+        ),
+        (
+            s * (1 - s),
+            _("{rule}; your backward computes σ(x)(1−σ(x)), the derivative of σ alone"),
+            _(
+                "{rule}; your backward computes σ(x)(1−σ(x)), the derivative of σ alone, "
+                "not times grad_output"
+            ),
+        ),
+        (
+            x * s * (1 - s),
+            _("{rule}; your backward computes x·σ(x)(1−σ(x)) alone: the σ(x) term is missing"),
+            _(
+                "{rule}; your backward computes x·σ(x)(1−σ(x)) alone: the σ(x) term is "
+                "missing, not times grad_output"
+            ),
+        ),
+    ]
+    for derivative, times_v, alone in slips:
         if matches(v * derivative):
-            return f"{PRODUCT_RULE}; your backward computes {slip}"
+            return times_v.format(rule=_product_rule())
         if matches(derivative):
-            return f"{PRODUCT_RULE}; your backward computes {slip}, not times grad_output"
+            return alone.format(rule=_product_rule())
     return ""
 
 

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from autograder import plain
+from autograder.i18n import _
 from autograder.report import CheckFailure, hidden_rng, scenario_error
 
 Case = dict[str, Any]
@@ -242,7 +243,7 @@ class Observation:
             return self.data[key]
         if self.raised is not None:
             raise CheckFailure(scenario_error(self.raised))
-        raise CheckFailure(f"no observation {key!r} came back from your code")
+        raise CheckFailure(_("no observation {key} came back from your code").format(key=repr(key)))
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.data.get(key, default)
@@ -258,7 +259,7 @@ def raised_of(attempt: Any) -> plain.RaisedError | None:
 def judge_case(check: Check, case: Case, data: Any, reference: Any) -> None:
     """Decide one case from its decoded observations; raise CheckFailure when it fails."""
     if not isinstance(data, dict):
-        raise CheckFailure("the observations of your code are not a record")
+        raise CheckFailure(_("the observations of your code are not a record"))
     for reason in intercepted(data):
         raise CheckFailure(reason)
     check.judge(case, reference, Observation(data))

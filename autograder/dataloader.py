@@ -24,6 +24,7 @@ from torch.utils.data import Dataset
 from torch.utils.data import default_collate as _default_collate
 
 from autograder.checking import Case, Check, Delegation, Observation, Recorder
+from autograder.i18n import _
 from autograder.plain import DTYPES, Opaque
 from autograder.report import CheckFailure, message, tensor_difference
 
@@ -50,9 +51,13 @@ def batch_difference(expected: Any, got: Any, where: str = "batch") -> str | Non
     """
     if isinstance(expected, torch.Tensor):
         why = tensor_difference(expected, got, atol=0, rtol=0)
-        if why is not None and isinstance(got, (list, tuple)):
-            why += " (numbers become one tensor per batch, tensors are stacked)"
-        return None if why is None else f"at {where}: {why}"
+        if why is None:
+            return None
+        if isinstance(got, (list, tuple)):
+            return _(
+                "at {where}: {why} (numbers become one tensor per batch, tensors are stacked)"
+            ).format(where=where, why=why)
+        return _("at {where}: {why}").format(where=where, why=why)
     if (
         isinstance(expected, (list, tuple))
         and expected
@@ -61,19 +66,26 @@ def batch_difference(expected: Any, got: Any, where: str = "batch") -> str | Non
         if isinstance(got, (list, tuple)) and list(got) == list(expected):
             return None
         if isinstance(got, (list, tuple)) and len(got) != len(expected):
-            return (
-                f"at {where}: {len(expected)} strings expected, got {len(got)} items"
-                " (a str is a sequence too: keep strings whole, do not zip their characters)"
-            )
-        return f"at {where}: a batch of strings stays a plain sequence of those strings"
+            return _(
+                "at {where}: {expected} strings expected, got {got} items (a str is a sequence "
+                "too: keep strings whole, do not zip their characters)"
+            ).format(where=where, expected=len(expected), got=len(got))
+        return _("at {where}: a batch of strings stays a plain sequence of those strings").format(
+            where=where
+        )
     if type(got) is not type(expected):
-        hint = ""
+        why = _("at {where}: {expected} expected, got {got}")
         if isinstance(expected, list) and isinstance(got, tuple):
-            hint = " (default_collate turns a batch of tuples into a list)"
-        return f"at {where}: {type(expected).__name__} expected, got {_kind(got)}{hint}"
+            why = _(
+                "at {where}: {expected} expected, got {got} "
+                "(default_collate turns a batch of tuples into a list)"
+            )
+        return why.format(where=where, expected=type(expected).__name__, got=_kind(got))
     if isinstance(expected, dict):
         if list(got) != list(expected):
-            return f"at {where}: keys {list(expected)} expected, got {list(got)}"
+            return _("at {where}: keys {expected} expected, got {got}").format(
+                where=where, expected=list(expected), got=list(got)
+            )
         for key in expected:
             why = batch_difference(expected[key], got[key], f"{where}[{key!r}]")
             if why:
@@ -81,14 +93,18 @@ def batch_difference(expected: Any, got: Any, where: str = "batch") -> str | Non
         return None
     if isinstance(expected, (list, tuple)):
         if len(got) != len(expected):
-            return f"at {where}: length {len(expected)} expected, got {len(got)}"
+            return _("at {where}: length {expected} expected, got {got}").format(
+                where=where, expected=len(expected), got=len(got)
+            )
         for i, (want, have) in enumerate(zip(expected, got, strict=True)):
             why = batch_difference(want, have, f"{where}[{i}]")
             if why:
                 return why
         return None
     if got != expected:
-        return f"at {where}: {expected!r} expected, got {got!r}"
+        return _("at {where}: {expected} expected, got {got}").format(
+            where=where, expected=repr(expected), got=repr(got)
+        )
     return None
 
 
@@ -122,7 +138,11 @@ def _round(values: Any) -> Any:
 
 def _fail(call: str, expected: Any, got: Any, why: str, hint: str = "") -> NoReturn:
     """``{call}: {why}`` first, then torch's batch and yours, pictured by :func:`show`."""
-    details = [f"  torch gives: {show(expected)}", f"  yours gave: {show(got)}"]
+    reference = _("torch gives")
+    details = [
+        f"  {reference}: {show(expected)}",
+        _("  yours gave: {value}").format(value=show(got)),
+    ]
     raise CheckFailure(message(call, why, details, hint))
 
 
@@ -165,14 +185,16 @@ def _pad_hint(batch: list[tuple[torch.Tensor, int]], part: str, got: Any) -> str
     if part == "padded" and isinstance(got, torch.Tensor):
         left = _pad_sequence(sequences, batch_first=True, padding_side="left")
         if got.shape == left.shape and got.dtype == left.dtype and torch.equal(got, left):
-            return "the zeros go on the right, after each sequence (padding_side='right')"
+            return _("the zeros go on the right, after each sequence (padding_side='right')")
         time_first = _pad_sequence(sequences, batch_first=False)
         if got.shape == time_first.shape and torch.equal(got, time_first.to(got.dtype)):
-            return "batch_first=True: one row per sequence, shape (batch, longest)"
+            return _("batch_first=True: one row per sequence, shape (batch, longest)")
     if part == "lengths" and isinstance(got, torch.Tensor) and got.shape == (len(batch),):
         diff = got.to(torch.int64) - torch.tensor([len(s) for s in sequences])
         if bool((diff == diff[0]).all()) and int(diff[0]) != 0:
-            return f"every length is off by {int(diff[0])}: a length counts the real items"
+            return _("every length is off by {offset}: a length counts the real items").format(
+                offset=int(diff[0])
+            )
     return ""
 
 
@@ -190,13 +212,21 @@ def _pad_judge(case: Case, expected: tuple[torch.Tensor, ...], obs: Observation)
     call = _pad_call(batch)
     got = obs["output"]
     if not isinstance(got, (tuple, list)) or len(got) != 3:
-        shape = f"{len(got)} items" if isinstance(got, (tuple, list)) else f"a {_kind(got)}"
+        why = (
+            _("returned {count} items, not a tuple (padded, lengths, labels)").format(
+                count=len(got)
+            )
+            if isinstance(got, (tuple, list))
+            else _("returned a {type}, not a tuple (padded, lengths, labels)").format(
+                type=_kind(got)
+            )
+        )
         _fail(
             call,
             expected,
             got,
-            f"returned {shape}, not a tuple (padded, lengths, labels)",
-            "return a tuple of three tensors: (padded, lengths, labels)",
+            why,
+            _("return a tuple of three tensors: (padded, lengths, labels)"),
         )
     for part, want, have in zip(("padded", "lengths", "labels"), expected, got, strict=True):
         why = tensor_difference(want, have, atol=0, rtol=0)
@@ -516,7 +546,7 @@ def _loader_reference(case: Case) -> dict:
     dataset, options, generator = _loader_inputs(case)
     loader = _DataLoader(dataset, generator=generator, **options)
     batches, states = [], []
-    for _ in range(EPOCHS):
+    for _epoch in range(EPOCHS):
         batches.append(list(loader))
         states.append(None if generator is None else generator.get_state())
     return {"batches": batches, "states": states}
@@ -530,26 +560,26 @@ def _loader_judge(case: Case, reference: dict, obs: Observation) -> None:
             raise CheckFailure(
                 message(
                     f"{call}, epoch {epoch}",
-                    f"returned {obs[f'returned/{epoch}']}, not an iterator",
-                    hint="make simple_loader a generator function: yield each batch",
+                    _("returned {type}, not an iterator").format(type=obs[f"returned/{epoch}"]),
+                    hint=_("make simple_loader a generator function: yield each batch"),
                 )
             )
         got = obs[f"batches/{epoch}"]
         if not isinstance(got, list):
-            raise CheckFailure(message(f"{call}, epoch {epoch}", "no list of batches came back"))
+            raise CheckFailure(message(f"{call}, epoch {epoch}", _("no list of batches came back")))
         for number, (want, have) in enumerate(zip(expected, got, strict=False), start=1):
             why = batch_difference(want, have)
             if why is None:
                 continue
             hint = ""
             if options.get("shuffle") and epoch > 1:
-                hint = (
+                hint = _(
                     "epoch 1 matched, so the generator is not advanced like DataLoader's: it "
                     "draws a base seed, a permutation, and one more (empty) permutation when "
                     "the sampler runs out"
                 )
             elif options.get("shuffle"):
-                hint = (
+                hint = _(
                     "DataLoader first draws a base seed for its workers from the generator (an "
                     "int64), then shuffles with torch.randperm(n, generator=generator)"
                 )
@@ -558,14 +588,16 @@ def _loader_judge(case: Case, reference: dict, obs: Observation) -> None:
             extra = got[len(expected)] if len(got) > len(expected) else expected[len(got)]
             hint = ""
             if options.get("drop_last") and len(got) > len(expected):
-                hint = "drop_last=True drops the last, incomplete batch"
-            shown_expected = extra if len(got) < len(expected) else "no more batches"
-            shown_got = extra if len(got) > len(expected) else "no more batches"
+                hint = _("drop_last=True drops the last, incomplete batch")
+            shown_expected = extra if len(got) < len(expected) else _("no more batches")
+            shown_got = extra if len(got) > len(expected) else _("no more batches")
             _fail(
                 f"{call}, epoch {epoch}, batch {min(len(got), len(expected)) + 1}",
                 shown_expected,
                 shown_got,
-                f"torch yields {len(expected)} batches, yours {len(got)}",
+                _("torch yields {expected} batches, yours {got}").format(
+                    expected=len(expected), got=len(got)
+                ),
                 hint,
             )
     if case["seed"] is None:
@@ -577,10 +609,14 @@ def _loader_judge(case: Case, reference: dict, obs: Observation) -> None:
             raise CheckFailure(
                 message(
                     f"{call}, {epochs}",
-                    "every batch matched, but the generator ends in another state than "
-                    "DataLoader leaves it in",
-                    hint="DataLoader draws one int64 base seed from the generator at the start "
-                    "of every epoch, even with shuffle=False",
+                    _(
+                        "every batch matched, but the generator ends in another state than "
+                        "DataLoader leaves it in"
+                    ),
+                    hint=_(
+                        "DataLoader draws one int64 base seed from the generator at the start "
+                        "of every epoch, even with shuffle=False"
+                    ),
                 )
             )
 
@@ -617,7 +653,7 @@ def _loader_hidden(rng: random.Random, cases: int = 10) -> list[Case]:
             "seed": rng.getrandbits(32),
         },
     ]
-    for _ in range(cases - len(drawn)):
+    for _more in range(cases - len(drawn)):
         options: dict[str, Any] = {
             "batch_size": rng.randint(1, 6),
             "shuffle": rng.random() < 0.6,

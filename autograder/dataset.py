@@ -18,15 +18,15 @@ import operator
 import shutil
 import tempfile
 from collections import Counter
-from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from autograder import report
 from autograder.checking import Case, Check, Observation, Recorder, raised_of
+from autograder.i18n import _
 from autograder.plain import Opaque
 from autograder.report import CheckFailure
 
@@ -47,9 +47,17 @@ WORKER_TIMEOUT = 30
 
 
 # The reference here is not torch: it is the file read with the csv module, or range(start, end).
-fail = partial(report.fail, reference="expected")
-expect = partial(report.expect, reference="expected")
-expect_tensor = partial(report.expect_tensor, reference="expected")
+# Its label is translated when a message is written, not when the module is imported.
+def fail(*args: Any, **kwargs: Any) -> NoReturn:
+    report.fail(*args, reference=_("expected"), **kwargs)
+
+
+def expect(*args: Any, **kwargs: Any) -> None:
+    report.expect(*args, reference=_("expected"), **kwargs)
+
+
+def expect_tensor(*args: Any, **kwargs: Any) -> None:
+    report.expect_tensor(*args, reference=_("expected"), **kwargs)
 
 
 def _kind(value: Any) -> str:
@@ -59,12 +67,11 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
-def _count(n: int, what: str) -> str:
-    return f"{n} {what}{'s' * (n != 1)}"
-
-
-def _times(calls: Any) -> str:
-    return _count(calls, "time") if type(calls) is int else f"{calls!r:.20} times"
+def _times(calls: Any) -> tuple[str, bool]:
+    """How many calls, as shown, and whether that is exactly one (the message says "time")."""
+    if type(calls) is int:
+        return str(calls), calls == 1
+    return f"{calls!r:.20}", False
 
 
 # --------------------------------------------------------------------------- CSV dataset
@@ -168,21 +175,26 @@ def _csv_judge(case: Case, reference: dict, obs: Observation) -> None:
     expect(
         obs["is_dataset"],
         name,
-        "an instance of a torch.utils.data.Dataset subclass",
+        _("an instance of a torch.utils.data.Dataset subclass"),
         obs["type"],
-        f"built a {obs['type']}, not a torch.utils.data.Dataset",
-        hint="subclass torch.utils.data.Dataset",
+        _("built a {type}, not a torch.utils.data.Dataset").format(type=obs["type"]),
+        hint=_("subclass torch.utils.data.Dataset"),
     )
     got_len = obs["len"]
-    hint = "one record per data row"
+    hint = _("one record per data row")
     if got_len == n + 1:
-        hint = "the header row is not a record (skip it, and any empty trailing line)"
+        hint = _("the header row is not a record (skip it, and any empty trailing line)")
+    rows = (
+        _("len() is {got}; the file has {count} data row after its header")
+        if n == 1
+        else _("len() is {got}; the file has {count} data rows after its header")
+    )
     expect(
         got_len == n,
         f"len({name})",
         n,
         got_len,
-        f"len() is {got_len!r:.40}; the file has {_count(n, 'data row')} after its header",
+        rows.format(got=f"{got_len!r:.40}", count=n),
         hint=hint,
     )
     for i, (features, label) in enumerate(expected):
@@ -192,26 +204,40 @@ def _csv_judge(case: Case, reference: dict, obs: Observation) -> None:
     transform = CountingTransform(case["scale"], case["shift"])
     name = f"CSVDataset({path!r}, {transform!r})"
     calls = obs["construction_calls"]
+    count, once = _times(calls)
+    ran = (
+        _("the transform ran {count} time while the dataset was built")
+        if once
+        else _("the transform ran {count} times while the dataset was built")
+    )
     expect(
         calls == 0,
         f"{name}: calls of the transform during construction",
         0,
         calls,
-        f"the transform ran {_times(calls)} while the dataset was built",
-        hint="apply the transform lazily in __getitem__, to one sample when it is asked for, "
-        "not to the whole file in __init__",
+        ran.format(count=count),
+        hint=_(
+            "apply the transform lazily in __getitem__, to one sample when it is asked for, "
+            "not to the whole file in __init__"
+        ),
     )
     for i, (features, label) in enumerate(reference["transformed"]):
         calls = obs[f"transform_calls/{i}"]
+        count, once = _times(calls)
+        ran = (
+            _("the transform ran {count} time for one sample")
+            if once
+            else _("the transform ran {count} times for one sample")
+        )
         why, hint = (
             (
-                "the transform was never called",
-                "return transform(features) when a transform is given",
+                _("the transform was never called"),
+                _("return transform(features) when a transform is given"),
             )
             if calls == 0
             else (
-                f"the transform ran {_times(calls)} for one sample",
-                "call the transform exactly once per __getitem__",
+                ran.format(count=count),
+                _("call the transform exactly once per __getitem__"),
             )
         )
         expect(calls == 1, f"{name}[{i}]: calls of the transform", 1, calls, why, hint=hint)
@@ -219,14 +245,18 @@ def _csv_judge(case: Case, reference: dict, obs: Observation) -> None:
 
 
 def _judge_sample(call: str, sample: Any, features: torch.Tensor, label: int) -> None:
-    shape = f"a tuple of {len(sample)}" if isinstance(sample, tuple) else f"a {_kind(sample)}"
+    why = (
+        _("returned a tuple of {count}, not a tuple (features, label)").format(count=len(sample))
+        if isinstance(sample, tuple)
+        else _("returned a {type}, not a tuple (features, label)").format(type=_kind(sample))
+    )
     expect(
         isinstance(sample, tuple) and len(sample) == 2,
         call,
         (features, label),
         sample,
-        f"returned {shape}, not a tuple (features, label)",
-        hint="return a tuple (features, label)",
+        why,
+        hint=_("return a tuple (features, label)"),
     )
     got_features, got_label = sample
     expect_tensor(f"{call}[0] (the features)", features, got_features)
@@ -235,17 +265,21 @@ def _judge_sample(call: str, sample: Any, features: torch.Tensor, label: int) ->
         f"{call}[1] (the label)",
         label,
         got_label,
-        f"the label is a {_kind(got_label)}, not a Python int",
-        hint=f"the label must be a Python int, not {_kind(got_label)}: the DataLoader then "
-        "stacks labels into an int64 tensor, the type nn.CrossEntropyLoss expects",
+        _("the label is a {type}, not a Python int").format(type=_kind(got_label)),
+        hint=_(
+            "the label must be a Python int, not {type}: the DataLoader then stacks labels "
+            "into an int64 tensor, the type nn.CrossEntropyLoss expects"
+        ).format(type=_kind(got_label)),
     )
     expect(
         got_label == label,
         f"{call}[1] (the label)",
         label,
         got_label,
-        f"the label is {got_label!r}, expected {label!r}",
-        hint="the label is the last column",
+        _("the label is {got}, expected {expected}").format(
+            got=repr(got_label), expected=repr(label)
+        ),
+        hint=_("the label is the last column"),
     )
 
 
@@ -256,16 +290,16 @@ def _judge_end(name: str, end: Any, n: int) -> None:
         return
     if raised is not None:
         got = f"{raised.type}: {raised.message}"
-        why = f"raised {raised.type}, not IndexError"
+        why = _("raised {kind}, not IndexError").format(kind=raised.type)
     else:
         got = end.get("returned") if isinstance(end, dict) else end
-        why = f"returned a {_kind(got)} instead of raising IndexError"
+        why = _("returned a {type} instead of raising IndexError").format(type=_kind(got))
     fail(
         f"{name}[{n}] (one past the last row)",
         "IndexError",
         got,
         why,
-        hint="an index past the end must raise IndexError: `for sample in dataset` stops on it",
+        hint=_("an index past the end must raise IndexError: `for sample in dataset` stops on it"),
     )
 
 
@@ -372,16 +406,16 @@ def _range_judge(case: Case, reference: list[int], obs: Observation) -> None:
     expect(
         obs["is_iterable"],
         _range_name(case),
-        "an instance of a torch.utils.data.IterableDataset subclass",
+        _("an instance of a torch.utils.data.IterableDataset subclass"),
         obs["type"],
-        f"built a {obs['type']}, not a torch.utils.data.IterableDataset",
-        hint="subclass torch.utils.data.IterableDataset (otherwise the DataLoader indexes it)",
+        _("built a {type}, not a torch.utils.data.IterableDataset").format(type=obs["type"]),
+        hint=_("subclass torch.utils.data.IterableDataset (otherwise the DataLoader indexes it)"),
     )
     for epoch in range(_range_epochs(case)):
         got = obs[f"records/{epoch}"]
         if not isinstance(got, list):
             raise CheckFailure(
-                report.message(_range_call(case, epoch), "no list of records came back")
+                report.message(_range_call(case, epoch), _("no list of records came back"))
             )
         _compare_records(_range_call(case, epoch), reference, got, case["num_workers"], epoch)
 
@@ -395,8 +429,8 @@ def _compare_records(
             call,
             expected,
             got,
-            f"yield Python ints; got a {_kind(wrong_type[0])}",
-            hint="int(record) for a number held as a tensor",
+            _("yield Python ints; got a {type}").format(type=_kind(wrong_type[0])),
+            hint=_("int(record) for a number held as a tensor"),
         )
     want, have = Counter(expected), Counter(got)
     duplicated = sorted(r for r, count in have.items() if count > 1)
@@ -404,29 +438,30 @@ def _compare_records(
     extra = sorted(set(have) - set(want))
     shown = sorted(got)
     if duplicated:
-        hint = "each record once, in one epoch"
+        hint = _("each record once, in one epoch")
         if num_workers > 1:
-            hint = (
-                f"each of the {num_workers} workers runs __iter__ on its own copy of the "
-                "dataset; use torch.utils.data.get_worker_info() to give each worker a "
-                "different share"
-            )
-        fail(call, expected, shown, f"records {_few(duplicated)} came more than once", hint=hint)
+            hint = _(
+                "each of the {workers} workers runs __iter__ on its own copy of the dataset; "
+                "use torch.utils.data.get_worker_info() to give each worker a different share"
+            ).format(workers=num_workers)
+        why = _("records {records} came more than once").format(records=_few(duplicated))
+        fail(call, expected, shown, why, hint=hint)
     if extra:
         fail(
             call,
             expected,
             shown,
-            f"records {_few(extra)} are outside range(start, end)",
-            hint="start at start and stop before end, in every worker",
+            _("records {records} are outside range(start, end)").format(records=_few(extra)),
+            hint=_("start at start and stop before end, in every worker"),
         )
     if missing:
-        hint = "yield every record of range(start, end)"
+        hint = _("yield every record of range(start, end)")
         if epoch > 0:
-            hint = "__iter__ must start afresh on every epoch (return a new iterator)"
+            hint = _("__iter__ must start afresh on every epoch (return a new iterator)")
         elif num_workers > 1:
-            hint = "when the records do not split evenly, some worker must take the remainder"
-        fail(call, expected, shown, f"records {_few(missing)} never came", hint=hint)
+            hint = _("when the records do not split evenly, some worker must take the remainder")
+        why = _("records {records} never came").format(records=_few(missing))
+        fail(call, expected, shown, why, hint=hint)
 
 
 def _few(values: list[int], limit: int = 6) -> str:

@@ -14,6 +14,7 @@ knows the Korean notebooks as a release of their own
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 
 import nbformat
@@ -23,6 +24,8 @@ from autograder.course import NOTEBOOKS, REPO
 CATALOGS = REPO / "locales" / "ko" / "LC_MESSAGES" / "notebooks"
 KOREAN = NOTEBOOKS / "ko"
 LANGUAGE = {"language": "ko"}
+#: The setup cell's call that tells the kernel the notebook's points (and, here, its language).
+TRACK = re.compile(r"selfcheck\.track\(\s*(\{[^}]*\})\s*\)")
 
 
 def texts(notebook: nbformat.NotebookNode, name: str) -> list[tuple[str, str]]:
@@ -90,6 +93,13 @@ def korean_notebook(
         cell.source = text
         if "checksum" in cell.metadata["nbgrader"]:
             cell.metadata["nbgrader"]["checksum"] = compute_checksum(cell)
+    for cell in made.cells:
+        if cell.cell_type == "code" and TRACK.search(cell.source):
+            from autograder.release import formatted
+
+            cell.source = formatted(TRACK.sub(r'selfcheck.track(\1, language="ko")', cell.source))
+            if "checksum" in cell.metadata.get("nbgrader", {}):
+                cell.metadata["nbgrader"]["checksum"] = compute_checksum(cell)
     made.metadata["autograder"] = dict(LANGUAGE)
     return made, missing
 

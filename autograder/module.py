@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from autograder.checking import Case, Check, Delegation, Observation, Recorder
+from autograder.i18n import _
 from autograder.plain import Opaque
 from autograder.report import CheckFailure, expect, expect_tensor, fail, raised_message
 
@@ -84,10 +85,12 @@ def _judge_module(built: str, obs: Observation, name: str) -> None:
     expect(
         obs["is_module"],
         built,
-        "an nn.Module",
+        _("an nn.Module"),
         obs["type"],
-        f"built a {obs['type']}, not an nn.Module",
-        hint=f"write class {name}(nn.Module) and call super().__init__() first in __init__",
+        _("built a {type}, not an nn.Module").format(type=obs["type"]),
+        hint=_(
+            "write class {name}(nn.Module) and call super().__init__() first in __init__"
+        ).format(name=name),
     )
 
 
@@ -113,7 +116,7 @@ def _judge_registered(built: str, obs: Observation, case: Case) -> None:
                 f"{built}.named_parameters()",
                 listing["raised"].type,
                 listing["raised"].message,
-                "does __init__ call super().__init__() before assigning attributes?",
+                _("does __init__ call super().__init__() before assigning attributes?"),
             )
         )
     expected = {"weight": [case["fan_out"], case["fan_in"]]}
@@ -131,8 +134,8 @@ def _judge_registered(built: str, obs: Observation, case: Case) -> None:
             f"{built}.{name}.requires_grad",
             True,
             False,
-            f"{name}.requires_grad is False: {name} would never learn",
-            hint="an nn.Parameter requires grad by default; leave it on",
+            _("{name}.requires_grad is False: {name} would never learn").format(name=name),
+            hint=_("an nn.Parameter requires grad by default; leave it on"),
         )
     if not case["bias"]:
         bias = obs["bias"]
@@ -141,8 +144,8 @@ def _judge_registered(built: str, obs: Observation, case: Case) -> None:
             f"{built}.bias",
             None,
             bias,
-            f"bias is {bias!r}, expected None",
-            hint="nn.Linear(bias=False).bias is None",
+            _("bias is {bias}, expected None").format(bias=repr(bias)),
+            hint=_("nn.Linear(bias=False).bias is None"),
         )
 
 
@@ -150,20 +153,29 @@ def _parameters_difference(wanted: dict, shapes: dict) -> tuple[str, str]:
     """What differs between the parameters registered and nn.Linear's, and what to look at."""
     if "bias" in shapes and "bias" not in wanted:
         return (
-            "bias=False created a bias parameter",
-            "bias=False must not create a bias parameter (nn.Linear registers bias as None)",
+            _("bias=False created a bias parameter"),
+            _("bias=False must not create a bias parameter (nn.Linear registers bias as None)"),
         )
     if set(shapes) == set(wanted):
         name = next(name for name in wanted if shapes[name] != wanted[name])
         return (
-            f"{name} has shape {shapes[name]}, expected {wanted[name]}",
-            "weight is (out_features, in_features) in torch's layout",
+            _("{name} has shape {shape}, expected {expected}").format(
+                name=name, shape=shapes[name], expected=wanted[name]
+            ),
+            _("weight is (out_features, in_features) in torch's layout"),
         )
     missing = sorted(set(wanted) - set(shapes))
-    found = f"registered {sorted(shapes)}" if shapes else "no parameters registered"
+    if shapes and missing:
+        why = _("registered {registered}; missing {missing}")
+    elif shapes:
+        why = _("registered {registered}, expected {expected}")
+    elif missing:
+        why = _("no parameters registered; missing {missing}")
+    else:
+        why = _("no parameters registered, expected {expected}")
     return (
-        f"{found}; missing {missing}" if missing else f"{found}, expected {sorted(wanted)}",
-        "parameters must be nn.Parameter attributes named weight and bias",
+        why.format(registered=sorted(shapes), missing=missing, expected=sorted(wanted)),
+        _("parameters must be nn.Parameter attributes named weight and bias"),
     )
 
 
@@ -171,30 +183,39 @@ def _judge_init(built: str, initial: dict, fan_in: int) -> None:
     bound = 1 / math.sqrt(fan_in)
     for name, values in initial.items():
         if not isinstance(values, torch.Tensor):
-            fail(f"{built}.{name}", "a tensor", values, f"expected a tensor, got {values!r:.60}")
+            fail(
+                f"{built}.{name}",
+                _("a tensor"),
+                values,
+                _("expected a tensor, got {value}").format(value=f"{values!r:.60}"),
+            )
         largest = float(values.abs().max()) if values.numel() else 0.0
         expect(
             largest <= bound + 1e-6,
             f"{built}.{name} after construction",
-            f"values in [-{bound:.4g}, {bound:.4g}] (uniform ±1/sqrt(in_features))",
+            _("values in [-{bound}, {bound}] (uniform ±1/sqrt(in_features))").format(
+                bound=f"{bound:.4g}"
+            ),
             values,
-            f"values outside [-{bound:.4g}, {bound:.4g}]: the largest |value| is {largest:.4g}",
-            hint="initialise like nn.Linear: uniform in ±1/sqrt(in_features)",
+            _("values outside [-{bound}, {bound}]: the largest |value| is {largest}").format(
+                bound=f"{bound:.4g}", largest=f"{largest:.4g}"
+            ),
+            hint=_("initialise like nn.Linear: uniform in ±1/sqrt(in_features)"),
         )
         if values.numel() > 1:
             expect(
                 bool(values.std() > 0),
                 f"{built}.{name} after construction",
-                "random values",
+                _("random values"),
                 values,
-                "all values are equal",
-                hint="initialise at random, like nn.Linear: uniform in ±1/sqrt(in_features)",
+                _("all values are equal"),
+                hint=_("initialise at random, like nn.Linear: uniform in ±1/sqrt(in_features)"),
             )
 
 
 def _linear_hidden(rng) -> list[Case]:
     cases = []
-    for _ in range(5):
+    for _case in range(5):
         batch = [rng.randint(1, 5) for _ in range(rng.randint(1, 2))]
         cases.append(
             {
@@ -269,7 +290,8 @@ def _mlp_call(case: Case) -> str:
 
 
 def _mlp_reference(case: Case) -> dict:
-    """nn.Sequential's output, and what the two usual slips with ReLU give on the same x."""
+    """nn.Sequential's output, and what the two usual slips with ReLU give on the same x (by
+    the slip's key in :func:`_slip_hints`)."""
     reference, x = _mlp_inputs(case)
     linear = x
     for layer in reference:
@@ -278,9 +300,18 @@ def _mlp_reference(case: Case) -> dict:
     return {
         "output": output,
         "slips": {
-            "ReLU after the output layer too: the last layer has no activation": output.relu(),
-            "no ReLU at all: put one between consecutive layers": linear.detach(),
+            "relu_last": output.relu(),
+            "no_relu": linear.detach(),
         },
+    }
+
+
+def _slip_hints() -> dict[str, str]:
+    """The hint for each slip of :func:`_mlp_reference`, in the current language (the reference
+    is cached across students, so it holds keys, not text)."""
+    return {
+        "relu_last": _("ReLU after the output layer too: the last layer has no activation"),
+        "no_relu": _("no ReLU at all: put one between consecutive layers"),
     }
 
 
@@ -289,7 +320,7 @@ def _mlp_hint(reference: dict, got: Any) -> str:
         return ""
     for slip, value in reference["slips"].items():
         if got.dtype == value.dtype and torch.allclose(got.detach(), value, atol=1e-6, rtol=1e-5):
-            return slip
+            return _slip_hints()[slip]
     return ""
 
 
@@ -300,12 +331,12 @@ def _mlp_judge(case: Case, reference: dict, obs: Observation) -> None:
     expect(
         obs["layers_is_module_list"],
         f"{built}.layers",
-        "an nn.ModuleList",
+        _("an nn.ModuleList"),
         Opaque(layers, "") if layers != "NoneType" else None,
-        f"layers is a {layers}, not an nn.ModuleList"
+        _("layers is a {type}, not an nn.ModuleList").format(type=layers)
         if layers != "NoneType"
-        else "there is no attribute layers (an nn.ModuleList)",
-        hint="a plain Python list hides its layers from parameters(), state_dict() and .to()",
+        else _("there is no attribute layers (an nn.ModuleList)"),
+        hint=_("a plain Python list hides its layers from parameters(), state_dict() and .to()"),
     )
     expected_keys = _mlp_keys(case["sizes"])
     keys = obs["keys"]
@@ -315,8 +346,9 @@ def _mlp_judge(case: Case, reference: dict, obs: Observation) -> None:
             expected_keys,
             keys,
             _keys_difference(expected_keys, keys),
-            hint="one MyLinear per pair of consecutive sizes, in order, and nothing else with "
-            "state",
+            hint=_(
+                "one MyLinear per pair of consecutive sizes, in order, and nothing else with state"
+            ),
         )
     call = _mlp_call(case)
     got = obs["output"]
@@ -324,23 +356,23 @@ def _mlp_judge(case: Case, reference: dict, obs: Observation) -> None:
     expect(
         obs["all_grads"],
         f"{call}, then backward()",
-        "a gradient for every parameter",
-        "some parameters got no gradient",
-        "some parameters got no gradient",
-        hint="use every layer in forward, without detaching its output",
+        _("a gradient for every parameter"),
+        _("some parameters got no gradient"),
+        _("some parameters got no gradient"),
+        hint=_("use every layer in forward, without detaching its output"),
     )
 
 
 def _keys_difference(expected: list[str], got: Any) -> str:
     if not isinstance(got, list):
-        return f"expected a list of keys, got {got!r:.60}"
+        return _("expected a list of keys, got {got}").format(got=f"{got!r:.60}")
     missing = [key for key in expected if key not in got]
     extra = [key for key in got if key not in expected]
     if missing:
-        return f"keys {missing} are missing"
+        return _("keys {missing} are missing").format(missing=missing)
     if extra:
-        return f"unexpected keys {extra}"
-    return f"the keys come in another order: {got}"
+        return _("unexpected keys {extra}").format(extra=extra)
+    return _("the keys come in another order: {got}").format(got=got)
 
 
 def _mlp_hidden(rng) -> list[Case]:

@@ -33,6 +33,7 @@ from torch.optim import SGD as TorchSGD
 from torch.optim import Adam as TorchAdam
 
 from autograder.checking import Case, Check, Delegation, Observation, Recorder, raised_of
+from autograder.i18n import _
 from autograder.plain import Opaque, RaisedError, type_name
 from autograder.report import (
     CheckFailure,
@@ -57,23 +58,39 @@ OWN_UPDATE = Delegation(
 SGD_KEYS = ("lr", "momentum", "dampening", "weight_decay", "nesterov")
 ADAM_KEYS = ("lr", "betas", "eps", "weight_decay")
 
-#: What to look at when the first difference appears on the first step, or on a later one.
-SGD_HINTS = {
-    "first": "on a parameter's first step the buffer is the gradient itself (no dampening), so "
-    "with g = grad + weight_decay * p the update is lr * g, or lr * (1 + momentum) * g with "
-    "nesterov; check weight decay and the group's own lr and momentum",
-    "later": "earlier steps matched: check the momentum buffer update "
-    "buf = momentum * buf + (1 - dampening) * g, that weight decay is added to g before it, "
-    "that nesterov uses g + momentum * buf, and that the buffer starts as a copy of the "
-    "first gradient (torch.clone), not as p.grad itself, which backward() overwrites",
-}
-ADAM_HINTS = {
-    "first": "check weight decay (added to the gradient), the bias corrections "
-    "1 - beta1**t and 1 - beta2**t with t = 1 on the first step, eps added outside the square "
-    "root, and the group's own lr, betas and eps",
-    "later": "earlier steps matched: check the moment updates m = beta1 * m + (1 - beta1) * g, "
-    "v = beta2 * v + (1 - beta2) * g**2 and that t counts this parameter's steps",
-}
+
+def _sgd_hints() -> dict[str, str]:
+    """What to look at when the first difference appears on the first step, or on a later one
+    (in the current language, so built when a message is)."""
+    return {
+        "first": _(
+            "on a parameter's first step the buffer is the gradient itself (no dampening), so "
+            "with g = grad + weight_decay * p the update is lr * g, or lr * (1 + momentum) * g "
+            "with nesterov; check weight decay and the group's own lr and momentum"
+        ),
+        "later": _(
+            "earlier steps matched: check the momentum buffer update "
+            "buf = momentum * buf + (1 - dampening) * g, that weight decay is added to g before "
+            "it, that nesterov uses g + momentum * buf, and that the buffer starts as a copy of "
+            "the first gradient (torch.clone), not as p.grad itself, which backward() overwrites"
+        ),
+    }
+
+
+def _adam_hints() -> dict[str, str]:
+    """As :func:`_sgd_hints`, for Adam."""
+    return {
+        "first": _(
+            "check weight decay (added to the gradient), the bias corrections "
+            "1 - beta1**t and 1 - beta2**t with t = 1 on the first step, eps added outside the "
+            "square root, and the group's own lr, betas and eps"
+        ),
+        "later": _(
+            "earlier steps matched: check the moment updates m = beta1 * m + (1 - beta1) * g, "
+            "v = beta2 * v + (1 - beta2) * g**2 and that t counts this parameter's steps"
+        ),
+    }
+
 
 #: Arguments torch's constructors reject (or accept) on the visible cases. Betas are lists in a
 #: case (plain data); :func:`_hyper` hands them to the optimizers as tuples.
@@ -131,16 +148,17 @@ UNUSED_STEPS = 3
 
 @dataclass(frozen=True)
 class Kind:
-    """Which optimizer a check is about: its name, torch's class, its hyperparameters, hints."""
+    """Which optimizer a check is about: its name, torch's class, its hyperparameters, hints
+    (a function: they are written in the language of the message)."""
 
     name: str
     torch: type
     keys: tuple[str, ...]
-    hints: dict[str, str]
+    hints: Callable[[], dict[str, str]]
 
 
-SGD_KIND = Kind("SGD", TorchSGD, SGD_KEYS, SGD_HINTS)
-ADAM_KIND = Kind("Adam", TorchAdam, ADAM_KEYS, ADAM_HINTS)
+SGD_KIND = Kind("SGD", TorchSGD, SGD_KEYS, _sgd_hints)
+ADAM_KIND = Kind("Adam", TorchAdam, ADAM_KEYS, _adam_hints)
 
 
 # ------------------------------------------------------------------ inputs, on either side
@@ -383,7 +401,7 @@ def _unused_reference(kind: Kind, case: Case, X, y) -> list[torch.Tensor]:
     net = _net(with_unused, unused=True)
     opt = _build(kind.torch, net, with_unused)
     after = []
-    for _ in range(UNUSED_STEPS):
+    for _step in range(UNUSED_STEPS):
         net.zero_grad()
         _mse(net, X, y).backward()
         opt.step()
@@ -429,20 +447,22 @@ def _judge_class(name: str, obs: Observation) -> None:
     expect(
         OPTIMIZER in mro,
         f"class {name}",
-        "a subclass of torch.optim.Optimizer",
+        _("a subclass of torch.optim.Optimizer"),
         Opaque(str(target.get("kind", "?")), str(target.get("name", "?"))),
-        f"{name} is not a subclass of torch.optim.Optimizer",
-        hint="write class SGD(torch.optim.Optimizer) / class Adam(torch.optim.Optimizer)",
+        _("{name} is not a subclass of torch.optim.Optimizer").format(name=name),
+        hint=_("write class SGD(torch.optim.Optimizer) / class Adam(torch.optim.Optimizer)"),
     )
     borrowed = [cls for cls in mro if str(cls).startswith("torch.") and cls != OPTIMIZER]
     if borrowed:
         bases = obs["bases"]
         fail(
             f"class {name}{tuple(bases) if isinstance(bases, list) else ()}",
-            "a class derived from torch.optim.Optimizer only",
+            _("a class derived from torch.optim.Optimizer only"),
             borrowed,
-            f"{name} inherits torch's {borrowed[0]}",
-            hint=f"the exercise is to write the update rule: do not inherit from torch's {name}",
+            _("{name} inherits torch's {base}").format(name=name, base=borrowed[0]),
+            hint=_(
+                "the exercise is to write the update rule: do not inherit from torch's {name}"
+            ).format(name=name),
         )
 
 
@@ -467,26 +487,32 @@ def _judge_zero_grad(kind: Kind, case: Case, reference: dict, obs: Observation) 
                 largest = float(grad.detach().abs().max())
                 ok, shown = (
                     not none and largest == 0.0,
-                    "a tensor of zeros"
+                    _("a tensor of zeros")
                     if largest == 0.0
-                    else f"a tensor whose largest |value| is {largest:.3g}",
+                    else _("a tensor whose largest |value| is {largest}").format(
+                        largest=f"{largest:.3g}"
+                    ),
                 )
             else:
                 ok, shown = False, grad
             if ok:
                 continue
             hint = (
-                "zero_grad() sets every .grad to None by default (set_to_none=True); "
-                "the inherited Optimizer.zero_grad does this"
+                _(
+                    "zero_grad() sets every .grad to None by default (set_to_none=True); "
+                    "the inherited Optimizer.zero_grad does this"
+                )
                 if none
-                else "zero_grad(set_to_none=False) fills the existing .grad with zeros"
+                else _("zero_grad(set_to_none=False) fills the existing .grad with zeros")
             )
-            expected = None if none else "a tensor of zeros"
+            expected = None if none else _("a tensor of zeros")
             fail(
                 zero_call,
                 expected,
                 shown,
-                f".grad of parameter {name!r} is {_brief(shown)}, expected {_brief(expected)}",
+                _(".grad of parameter {name} is {got}, expected {expected}").format(
+                    name=repr(name), got=_brief(shown), expected=_brief(expected)
+                ),
                 hint=hint,
             )
 
@@ -499,13 +525,21 @@ def _judge_unused(kind: Kind, case: Case, reference: dict, obs: Observation) -> 
         why = tensor_difference(expected, got, atol=0.0, rtol=0.0)
         if why is None:
             continue
+        # The values differ (not the type, shape or dtype): the parameter moved.
+        moved = (
+            _plain_tensor(got)
+            and tuple(got.shape) == tuple(expected.shape)
+            and got.dtype == expected.dtype
+        )
         fail(
             _at(kind.name, f"after step {step}: the parameter whose .grad is None", call),
             expected,
             _detached(got),
-            f"it moved ({why})" if why.startswith("values differ") else why,
-            hint="skip parameters whose .grad is None (if p.grad is None: continue); "
-            "they are not updated, not even by weight decay",
+            _("it moved ({why})").format(why=why) if moved else why,
+            hint=_(
+                "skip parameters whose .grad is None (if p.grad is None: continue); "
+                "they are not updated, not even by weight decay"
+            ),
         )
 
 
@@ -538,7 +572,7 @@ def _judge_run(kind: Kind, case: Case, reference: dict, obs: Observation) -> Non
                     want,
                     _detached(got),
                     why,
-                    hint=kind.hints["first" if step == 1 else "later"],
+                    hint=kind.hints()["first" if step == 1 else "later"],
                 )
         _judge_gradients(kind.name, step, step_call, reference["names"], expected["grads"], record)
     _judge_state(kind.name, call, run["state"], names, obs)
@@ -551,8 +585,8 @@ def _judge_param_groups(kind: Kind, call: str, run: dict, obs: Observation) -> N
         _at(kind.name, "len(opt.param_groups)", call),
         2,
         count,
-        f"{count!r:.60} groups, expected 2",
-        hint="call super().__init__(params, defaults): it builds param_groups from params",
+        _("{count} groups, expected 2").format(count=f"{count!r:.60}"),
+        hint=_("call super().__init__(params, defaults): it builds param_groups from params"),
     )
     groups = _listed(obs["hyperparameters"], 2)
     names = _listed(obs["names"], 2)
@@ -566,9 +600,13 @@ def _judge_param_groups(kind: Kind, call: str, run: dict, obs: Observation) -> N
                 _at(kind.name, f"opt.param_groups[{index}] hyperparameters", call),
                 expected,
                 got,
-                f"{key} is {_brief(got[key])}, expected {expected[key]!r}",
-                hint="put every hyperparameter in `defaults`; Optimizer fills each group's "
-                "missing keys from it and keeps the group's own values",
+                _("{key} is {got}, expected {expected}").format(
+                    key=key, got=_brief(got[key]), expected=repr(expected[key])
+                ),
+                hint=_(
+                    "put every hyperparameter in `defaults`; Optimizer fills each group's "
+                    "missing keys from it and keeps the group's own values"
+                ),
             )
         listed = names[index] if isinstance(names[index], list) else None
         shown = len(listed) if listed is not None else names[index]
@@ -577,8 +615,10 @@ def _judge_param_groups(kind: Kind, call: str, run: dict, obs: Observation) -> N
             _at(kind.name, f"len(opt.param_groups[{index}]['params'])", call),
             run["counts"][index],
             shown,
-            f"{_brief(shown)} parameters, expected {run['counts'][index]}",
-            hint="Optimizer keeps each group's parameters as they were given",
+            _("{count} parameters, expected {expected}").format(
+                count=_brief(shown), expected=run["counts"][index]
+            ),
+            hint=_("Optimizer keeps each group's parameters as they were given"),
         )
 
 
@@ -590,8 +630,10 @@ def _step_record(obs: Observation, key: str) -> Any:
             raise CheckFailure(
                 scenario_error(
                     obs.raised,
-                    "step() runs under torch.no_grad(); call the closure inside "
-                    "`with torch.enable_grad():` as torch's optimizers do",
+                    _(
+                        "step() runs under torch.no_grad(); call the closure inside "
+                        "`with torch.enable_grad():` as torch's optimizers do"
+                    ),
                 )
             )
     return obs[key]
@@ -610,9 +652,11 @@ def _judge_gradients(
             _at(name, f"after step {step}: .grad of parameter {parameter!r}", call),
             want,
             got,
-            f"step() changed p.grad ({why})",
-            hint="step() must not change p.grad; add weight decay to a new tensor "
-            "(g = p.grad.add(p, alpha=weight_decay)), not in place",
+            _("step() changed p.grad ({why})").format(why=why),
+            hint=_(
+                "step() must not change p.grad; add weight decay to a new tensor "
+                "(g = p.grad.add(p, alpha=weight_decay)), not in place"
+            ),
         )
 
 
@@ -622,14 +666,16 @@ def _judge_closure_loss(name: str, step: int, call: str, expected: torch.Tensor,
     why = (
         _difference(expected, got.detach())
         if _plain_tensor(got)
-        else f"step(closure) returned {_brief(got)}, not the closure's loss"
+        else _("step(closure) returned {got}, not the closure's loss").format(got=_brief(got))
     )
     fail(
         _at(name, f"step {step}: loss = opt.step(closure)", call),
         expected,
         got,
         why,
-        hint="step(closure) calls closure() (with gradients enabled) and returns what it returned",
+        hint=_(
+            "step(closure) calls closure() (with gradients enabled) and returns what it returned"
+        ),
     )
 
 
@@ -643,11 +689,15 @@ def _judge_state(name: str, call: str, needed_keys: list, names: list, obs: Obse
         expect(
             not needed or (isinstance(kept, dict) and len(kept) > 0),
             _at(name, f"after the last step: opt.state[p] for parameter {parameter!r}", call),
-            f"a dict like torch's, with {needed}",
+            _("a dict like torch's, with {keys}").format(keys=needed),
             kept,
-            f"opt.state[p] is {_brief(kept)}; torch keeps {needed} there",
-            hint="keep each parameter's running values in self.state[p] (a dict Optimizer "
-            "creates for you) so that state_dict() saves them",
+            _("opt.state[p] is {got}; torch keeps {keys} there").format(
+                got=_brief(kept), keys=needed
+            ),
+            hint=_(
+                "keep each parameter's running values in self.state[p] (a dict Optimizer "
+                "creates for you) so that state_dict() saves them"
+            ),
         )
 
 
@@ -690,16 +740,20 @@ def _brief(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, torch.Tensor):
-        return f"a tensor of shape {tuple(value.shape)}"
+        return _("a tensor of shape {shape}").format(shape=tuple(value.shape))
     if isinstance(value, Opaque):
-        return f"a {value.type} object"
+        return _("a {type} object").format(type=value.type)
     return f"{value!r:.60}"
 
 
 def _listed(value: Any, length: int) -> list:
     """A list of ``length`` items recorded by the scenario; anything else is a forged record."""
     if not isinstance(value, list) or len(value) != length:
-        raise CheckFailure(f"the observations of your code are malformed: {value!r:.200}")
+        raise CheckFailure(
+            _("the observations of your code are malformed: {value}").format(
+                value=f"{value!r:.200}"
+            )
+        )
     return value
 
 
@@ -741,26 +795,41 @@ def _arguments_judge(kind: Kind, case: Case, expected: Any, obs: Observation) ->
     call = _arguments_call(kind.name, kwargs)
     outcome = obs["outcome"]
     if not isinstance(outcome, dict) or not ({"raised", "returned"} & set(outcome)):
-        raise CheckFailure(f"the observations of your code are malformed: {outcome!r:.200}")
+        raise CheckFailure(
+            _("the observations of your code are malformed: {value}").format(
+                value=f"{outcome!r:.200}"
+            )
+        )
     got = raised_of(outcome)
     if got is not None and got.type == "NotImplementedError":
-        raise CheckFailure(message(call, "not implemented yet (raise NotImplementedError)"))
+        raise CheckFailure(message(call, _("not implemented yet (raise NotImplementedError)")))
     if (expected is None and got is None) or (
         expected is not None and got is not None and expected.type == got.type
     ):
         return
     if expected is None:
-        why = f"raised {got.type}, but torch accepts these arguments"
-        hint = f"do not reject {_kwargs(kwargs)}"
+        why = _("raised {kind}, but torch accepts these arguments").format(kind=got.type)
+        hint = _("do not reject {arguments}").format(arguments=_kwargs(kwargs))
     else:
-        why = f"raised {got.type}" if got is not None else "no exception"
-        why += f", but torch raises {expected.type}: {expected.message}"
-        hint = f"validate arguments in __init__ as torch does: raise {expected.type}"
+        why = (
+            _("raised {kind}, but torch raises {expected}: {text}").format(
+                kind=got.type, expected=expected.type, text=expected.message
+            )
+            if got is not None
+            else _("no exception, but torch raises {expected}: {text}").format(
+                expected=expected.type, text=expected.message
+            )
+        )
+        hint = _("validate arguments in __init__ as torch does: raise {kind}").format(
+            kind=expected.type
+        )
     fail(call, _outcome(expected), _outcome(got), why, hint=hint)
 
 
 def _outcome(error: RaisedError | None) -> str:
-    return "no exception" if error is None else f"raises {error.type}: {error.message}"
+    if error is None:
+        return _("no exception")
+    return _("raises {kind}: {text}").format(kind=error.type, text=error.message)
 
 
 # --------------------------------------------------------------------------- hidden cases

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from autograder.checking import Case, Check, Delegation, Observation, Recorder
+from autograder.i18n import _
 from autograder.plain import DTYPES
 from autograder.report import expect, expect_tensor, fail
 
@@ -82,20 +83,26 @@ def _count_judge(case: Case, reference: dict, obs: Observation) -> None:
         got = obs[f"count.{trainable_only}"]
         if type(got) is int and got == expected:
             continue
-        what = "trainable scalars" if trainable_only else "scalars in the parameters"
-        why = f"returned {got!r:.60}, expected {expected} ({what})"
-        hint = "sum numel() over parameters; BatchNorm's running stats are buffers, not parameters"
+        why = (
+            _("returned {got}, expected {expected} (trainable scalars)")
+            if trainable_only
+            else _("returned {got}, expected {expected} (scalars in the parameters)")
+        ).format(got=f"{got!r:.60}", expected=expected)
+        hint = _(
+            "sum numel() over parameters; BatchNorm's running stats are buffers, not parameters"
+        )
         if type(got) is not int:
-            why, hint = f"returned {type(got).__name__}, not an int", "sum p.numel() as ints"
+            why = _("returned {type}, not an int").format(type=type(got).__name__)
+            hint = _("sum p.numel() as ints")
         elif got == reference["tensors"][trainable_only]:
-            hint = "that is the number of parameter tensors: sum numel() over parameters"
+            hint = _("that is the number of parameter tensors: sum numel() over parameters")
         elif got == reference["state"]:
-            hint = (
+            hint = _(
                 "that counts state_dict(), BatchNorm's running stats included: they are "
                 "buffers, not parameters"
             )
         elif trainable_only and got == reference["counts"][False]:
-            hint = "with trainable_only=True, skip parameters whose requires_grad is False"
+            hint = _("with trainable_only=True, skip parameters whose requires_grad is False")
         fail(call, expected, got, why, hint=hint)
 
 
@@ -157,10 +164,10 @@ def _freeze_judge(case: Case, reference: dict, obs: Observation) -> None:
     expect(
         obs["same_objects"],
         call,
-        "the same Parameter objects, with requires_grad changed",
-        "new Parameter objects",
-        "freeze put new Parameter objects in the net",
-        hint="change requires_grad in place; an optimizer holds the old objects",
+        _("the same Parameter objects, with requires_grad changed"),
+        _("new Parameter objects"),
+        _("freeze put new Parameter objects in the net"),
+        hint=_("change requires_grad in place; an optimizer holds the old objects"),
     )
     expected = {name: not name.startswith(prefixes) for name in reference["names"]}
     got = obs["requires_grad"]
@@ -170,7 +177,9 @@ def _freeze_judge(case: Case, reference: dict, obs: Observation) -> None:
             expected,
             got,
             _frozen_difference(expected, got, prefixes, "requires_grad"),
-            hint="freeze a parameter when its name starts with one of the prefixes, and only then",
+            hint=_(
+                "freeze a parameter when its name starts with one of the prefixes, and only then"
+            ),
         )
     got_grads = obs["has_grad"]
     if got_grads != expected:
@@ -179,21 +188,32 @@ def _freeze_judge(case: Case, reference: dict, obs: Observation) -> None:
             expected,
             got_grads,
             _frozen_difference(expected, got_grads, prefixes, ".grad"),
-            hint="backward() gives a .grad to exactly the parameters that require grad",
+            hint=_("backward() gives a .grad to exactly the parameters that require grad"),
         )
 
 
 def _frozen_difference(expected: dict, got: Any, prefixes: tuple, what: str) -> str:
     """The first parameter that is frozen (or trainable) when it should not be, in words."""
     if not isinstance(got, dict) or set(got) != set(expected):
-        return f"expected {what} for each of {list(expected)}, got {got!r:.60}"
+        return _("expected {what} for each of {names}, got {got}").format(
+            what=what, names=list(expected), got=f"{got!r:.60}"
+        )
     name = next(name for name in expected if got[name] != expected[name])
     if what == ".grad":
-        return f"{name!r} {'got no' if expected[name] else 'got a'} .grad after backward()"
+        why = (
+            _("{name} got no .grad after backward()")
+            if expected[name]
+            else _("{name} got a .grad after backward()")
+        )
+        return why.format(name=repr(name))
     if expected[name]:
-        return f"{name!r} was frozen, but it starts with none of {list(prefixes)}"
+        return _("{name} was frozen, but it starts with none of {prefixes}").format(
+            name=repr(name), prefixes=list(prefixes)
+        )
     prefix = next(prefix for prefix in prefixes if name.startswith(prefix))
-    return f"{name!r} still requires grad, but it starts with {prefix!r}"
+    return _("{name} still requires grad, but it starts with {prefix}").format(
+        name=repr(name), prefix=repr(prefix)
+    )
 
 
 FREEZE_CHOICES = ["0.", "1.", "3.", "3.0.", "4.", "4.bias", "0.weight"]
@@ -298,10 +318,10 @@ def _rm_judge(case: Case, reference: dict, obs: Observation) -> None:
     expect(
         obs["is_module"],
         built,
-        "an nn.Module",
+        _("an nn.Module"),
         obs["type"],
-        f"built a {obs['type']}, not an nn.Module",
-        hint="write class RunningMean(nn.Module) and call super().__init__() first",
+        _("built a {type}, not an nn.Module").format(type=obs["type"]),
+        hint=_("write class RunningMean(nn.Module) and call super().__init__() first"),
     )
     params = obs["parameters"]
     expect(
@@ -309,8 +329,10 @@ def _rm_judge(case: Case, reference: dict, obs: Observation) -> None:
         f"{built}.named_parameters()",
         [],
         params,
-        f"RunningMean has parameters {params!r:.60}; it should have none",
-        hint="running_mean is state, not something an optimizer should learn: a buffer",
+        _("RunningMean has parameters {params}; it should have none").format(
+            params=f"{params!r:.60}"
+        ),
+        hint=_("running_mean is state, not something an optimizer should learn: a buffer"),
     )
     buffers = obs["buffers"]
     expect(
@@ -318,16 +340,16 @@ def _rm_judge(case: Case, reference: dict, obs: Observation) -> None:
         f"{built}.named_buffers()",
         ["running_mean"],
         buffers,
-        "running_mean is not a buffer",
-        hint="use self.register_buffer('running_mean', ...)",
+        _("running_mean is not a buffer"),
+        hint=_("use self.register_buffer('running_mean', ...)"),
     )
     expect(
         "running_mean" in obs["state_keys"],
         f"{built}.state_dict().keys()",
         ["running_mean"],
         obs["state_keys"],
-        "running_mean is not in state_dict(), so it is not saved",
-        hint="a persistent buffer is saved: register_buffer's default persistent=True",
+        _("running_mean is not in state_dict(), so it is not saved"),
+        hint=_("a persistent buffer is saved: register_buffer's default persistent=True"),
     )
     dtype = obs["dtype"]
     expect(
@@ -335,8 +357,8 @@ def _rm_judge(case: Case, reference: dict, obs: Observation) -> None:
         f"{built}.to(torch.float64).running_mean.dtype",
         DTYPE,
         DTYPES.get(dtype, dtype),
-        f"running_mean is {dtype} after .to(torch.float64)",
-        hint="a buffer moves with .to(); a plain attribute does not",
+        _("running_mean is {dtype} after .to(torch.float64)").format(dtype=dtype),
+        hint=_("a buffer moves with .to(); a plain attribute does not"),
     )
     expect_tensor(f"{built}.running_mean at the start", reference["start"], obs["start"])
 
@@ -349,8 +371,10 @@ def _rm_judge(case: Case, reference: dict, obs: Observation) -> None:
             f"{call}: running_mean afterwards",
             running_mean,
             obs[f"train.{step}.running_mean"],
-            hint="in train mode, running_mean = (1 - momentum) * running_mean + momentum * "
-            "x.mean(0), as BatchNorm1d updates it",
+            hint=_(
+                "in train mode, running_mean = (1 - momentum) * running_mean + momentum * "
+                "x.mean(0), as BatchNorm1d updates it"
+            ),
         )
     call = _rm_eval_call(built, last)
     # running_mean first: updating it in eval mode also changes the output, and is the cause.
@@ -358,13 +382,13 @@ def _rm_judge(case: Case, reference: dict, obs: Observation) -> None:
         f"{call}: running_mean afterwards",
         reference["train"][-1][1],
         obs["eval.running_mean"],
-        hint="running_mean must not change in eval mode",
+        hint=_("running_mean must not change in eval mode"),
     )
     expect_tensor(
         call,
         reference["eval"],
         obs["eval"],
-        hint="in eval mode, subtract running_mean, not the batch's mean",
+        hint=_("in eval mode, subtract running_mean, not the batch's mean"),
     )
 
 

@@ -137,7 +137,7 @@ def sync_sources() -> list[Path]:
 def release(destination: Path = NOTEBOOKS) -> list[Path]:
     """Write every chapter's student notebooks under ``destination``, the Korean ones under
     ``destination/ko`` (:mod:`autograder.korean`); return the files."""
-    from autograder import korean
+    from autograder import i18n, korean
 
     written = []
     with tempfile.TemporaryDirectory() as scratch:
@@ -152,6 +152,8 @@ def release(destination: Path = NOTEBOOKS) -> list[Path]:
                 korean.update_catalog(stem)
             shutil.rmtree(destination / "ko" / stem, ignore_errors=True)
             written += korean.release(stem, destination / "ko", destination)
+    if destination == NOTEBOOKS:
+        written.append(i18n.compile_catalogs(REPO / "locales"))
     return written
 
 

@@ -8,6 +8,8 @@ from typing import Any, NoReturn
 
 import torch
 
+from autograder.i18n import _
+
 
 class CheckFailure(AssertionError):
     """A student's code differs from torch. The message says how."""
@@ -24,7 +26,7 @@ def message(call: str, what: str, details: Iterable[str] = (), hint: str = "") -
     head, *setup = call.split("\n")
     lines = [f"{head}: {what}" if head else what, *setup, *details]
     if hint:
-        lines.append(f"  hint: {hint}")
+        lines.append(_("  hint: {hint}").format(hint=hint))
     return "\n".join(lines)
 
 
@@ -35,15 +37,21 @@ def fail(
     why: str = "",
     *,
     hint: str = "",
-    reference: str = "torch gives",
+    reference: str = "",
 ) -> NoReturn:
     """Raise a :class:`CheckFailure`: ``{call}: {why}`` first, then torch's value and yours.
 
     ``why`` says what differs ("expected …, got …" when it is empty); ``hint`` what to look at.
     ``reference`` names where the expected value comes from when it is not torch.
     """
-    what = why or f"expected {_brief(expected)}, got {_brief(got)}"
-    details = [f"  {reference}: {_show(expected)}", f"  yours gave: {_show(got)}"]
+    what = why or _("expected {expected}, got {got}").format(
+        expected=_brief(expected), got=_brief(got)
+    )
+    reference = reference or _("torch gives")
+    details = [
+        f"  {reference}: {_show(expected)}",
+        _("  yours gave: {value}").format(value=_show(got)),
+    ]
     raise CheckFailure(message(call, what, details, hint))
 
 
@@ -55,7 +63,7 @@ def expect(
     why: str = "",
     *,
     hint: str = "",
-    reference: str = "torch gives",
+    reference: str = "",
 ) -> None:
     """``fail(...)`` unless ``condition`` holds."""
     if not condition:
@@ -78,18 +86,24 @@ def tensor_difference(
     from autograder.plain import SUBCLASS, Opaque
 
     if isinstance(got, Opaque) and got.type.startswith(SUBCLASS):
-        return f"expected a plain torch.Tensor, got the subclass {got.type[len(SUBCLASS) :]}"
+        subclass = got.type[len(SUBCLASS) :]
+        return _("expected a plain torch.Tensor, got the subclass {name}").format(name=subclass)
     if isinstance(got, Opaque):
-        return f"expected a torch.Tensor, got {got.type}"
+        return _("expected a torch.Tensor, got {type}").format(type=got.type)
     if not isinstance(got, torch.Tensor):
-        return f"expected a torch.Tensor, got {type(got).__name__}"
+        return _("expected a torch.Tensor, got {type}").format(type=type(got).__name__)
     if type(got) not in (torch.Tensor, torch.nn.Parameter):
         # A subclass can override __torch_function__ and make isclose say anything.
-        return f"expected a plain torch.Tensor, got the subclass {type(got).__name__}"
+        name = type(got).__name__
+        return _("expected a plain torch.Tensor, got the subclass {name}").format(name=name)
     if tuple(got.shape) != tuple(expected.shape):
-        return f"shape {tuple(expected.shape)} expected, got {tuple(got.shape)}"
+        return _("shape {expected} expected, got {got}").format(
+            expected=tuple(expected.shape), got=tuple(got.shape)
+        )
     if got.dtype != expected.dtype:
-        return f"dtype {expected.dtype} expected, got {got.dtype}"
+        return _("dtype {expected} expected, got {got}").format(
+            expected=expected.dtype, got=got.dtype
+        )
     got = got.detach()
     expected = expected.detach()
     close = torch.isclose(got, expected, atol=atol, rtol=rtol, equal_nan=True)
@@ -97,9 +111,14 @@ def tensor_difference(
         return None
     first = tuple(int(i) for i in (~close).nonzero()[0])
     worst = float((got - expected).abs().nan_to_num(float("inf")).max())
-    return (
-        f"values differ at index {first}: expected {expected[first].item():.{digits}g}, "
-        f"got {got[first].item():.{digits}g} (largest absolute difference {worst:.3g})"
+    return _(
+        "values differ at index {index}: expected {expected}, got {got} "
+        "(largest absolute difference {worst})"
+    ).format(
+        index=first,
+        expected=f"{expected[first].item():.{digits}g}",
+        got=f"{got[first].item():.{digits}g}",
+        worst=f"{worst:.3g}",
     )
 
 
@@ -111,7 +130,7 @@ def expect_tensor(
     atol: float = 1e-6,
     rtol: float = 1e-5,
     hint: str = "",
-    reference: str = "torch gives",
+    reference: str = "",
 ) -> None:
     """Fail with a teaching message unless ``got`` matches ``expected``."""
     why = tensor_difference(expected, got, atol=atol, rtol=rtol)
@@ -139,12 +158,17 @@ def raised_message(call: str, kind: str, text: str, hint: str = "") -> str:
     first (the rest of a long error text below), with a hint for torch's most common errors
     and ``hint``, when given."""
     if kind == "NotImplementedError":
-        return message(call, "not implemented yet (raise NotImplementedError)")
-    first, _, rest = text.strip().partition("\n")
-    hints = [advice for clue, advice in HINTS.items() if clue in text] + ([hint] if hint else [])
+        return message(call, _("not implemented yet (raise NotImplementedError)"))
+    first, _sep, rest = text.strip().partition("\n")
+    hints = [_(advice) for clue, advice in HINTS.items() if clue in text] + ([hint] if hint else [])
     details = [f"  {line}" for line in rest.splitlines()]
-    what = f"raised {kind}: {first}" if first else f"raised {kind}"
-    return message(call, what, details, "\n  hint: ".join(hints))
+    what = (
+        _("raised {kind}: {text}").format(kind=kind, text=first)
+        if first
+        else _("raised {kind}").format(kind=kind)
+    )
+    between = "\n" + _("  hint: {hint}").format(hint="")  # message() writes the first "hint: "
+    return message(call, what, details, between.join(hints))
 
 
 def scenario_error(raised: dict, hint: str = "") -> str:
@@ -152,10 +176,10 @@ def scenario_error(raised: dict, hint: str = "") -> str:
     (``{"call": ..., "error": RaisedError}``): the call that raised it, first."""
     from autograder.plain import RaisedError
 
-    call = str(raised.get("call") or "while running your code")
+    call = str(raised.get("call") or _("while running your code"))
     error = raised.get("error")
     if not isinstance(error, RaisedError):
-        return message(call, "raised an error", hint=hint)
+        return message(call, _("raised an error"), hint=hint)
     return raised_message(call, error.type, error.message, hint)
 
 
@@ -170,13 +194,14 @@ HINTS = {
 def _brief(value: Any, limit: int = 60) -> str:
     """A value in a few words, for a first line: a tensor by its shape, text as itself."""
     if isinstance(value, torch.Tensor):
-        return f"a tensor of shape {tuple(value.shape)}"
+        return _("a tensor of shape {shape}").format(shape=tuple(value.shape))
     text = value if isinstance(value, str) else repr(value)
     return text if len(text) <= limit else f"{text[: limit - 1]}…"
 
 
 def _show(value: Any) -> str:
     if isinstance(value, torch.Tensor):
-        text = repr(value.detach()) if value.numel() <= 12 else f"tensor of {value.numel()} values"
+        many = _("tensor of {count} values").format(count=value.numel())
+        text = repr(value.detach()) if value.numel() <= 12 else many
         return f"{text}  shape={tuple(value.shape)} dtype={value.dtype}"
     return repr(value)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import random
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -25,6 +26,7 @@ import torch.distributed as dist
 import torch.utils.data
 
 from autograder.checking import Case, Check, Delegation, Observation, Recorder
+from autograder.i18n import _
 from autograder.plain import Opaque, RaisedError
 from autograder.report import CheckFailure, message
 
@@ -61,8 +63,8 @@ def _case(
     seed: int | None = None,
     global_seed: int | None = None,
     epochs: tuple[int | None, ...] = (None, None),
-    hint: str = "",
-    later_hint: str = "",
+    hint: tuple[str, ...] = (),
+    later_hint: tuple[str, ...] = (),
     one_order: bool = False,
 ) -> Case:
     """A case calling ``Sampler(<data>, **kwargs[, generator=...])``, then a pass per epoch.
@@ -72,8 +74,10 @@ def _case(
     ``global_seed`` (0 when it is ``None``: the sampler should not use it); :func:`_ordered`
     adds ``global_rng``, whether the global RNG's state is judged. ``epochs`` lists,
     for each pass, the value given to ``set_epoch`` first, or ``None``. ``hint`` goes with a
-    difference in the indices, ``later_hint`` too when the first pass matched. ``size`` and
-    ``one_order`` order the cases (see :func:`_ordered`) and are dropped there.
+    difference in the indices, ``later_hint`` too when the first pass matched: both are keys of
+    :func:`_hint_texts` (a case is made at import, its hint is written in the message's
+    language when a message is). ``size`` and ``one_order`` order the cases (see
+    :func:`_ordered`) and are dropped there.
     """
     return {
         "data": data,
@@ -81,8 +85,8 @@ def _case(
         "seed": seed,
         "global_seed": global_seed,
         "epochs": list(epochs),
-        "hint": hint,
-        "later_hint": later_hint,
+        "hint": list(hint),
+        "later_hint": list(later_hint),
         "size": size,
         "one_order": one_order,
     }
@@ -195,10 +199,11 @@ class DelegatedToTorch(Exception):
     """Raised by torch's sampler class while the student's sampler of the same name runs."""
 
 
-REFUSAL = (
-    "your {name} calls torch.utils.data.{name}: write the sampler yourself "
-    "(torch's random functions such as torch.randperm are fine to use)"
-)
+def _refusal(name: str) -> str:
+    return _(
+        "your {name} calls torch.utils.data.{name}: write the sampler yourself "
+        "(torch's random functions such as torch.randperm are fine to use)"
+    ).format(name=name)
 
 
 @contextmanager
@@ -212,7 +217,7 @@ def _refusing(name: str, obs: Recorder) -> Iterator[None]:
 
     def refuse(*args: Any, **kwargs: Any) -> None:
         obs["delegated"] = True
-        raise DelegatedToTorch(REFUSAL.format(name=name))
+        raise DelegatedToTorch(_refusal(name))
 
     for attr in originals:
         setattr(torch_class, attr, refuse)
@@ -263,15 +268,20 @@ def _kind(item: Any) -> str:
 
 def _show(passes: list[list[Any]]) -> str:
     if not passes:
-        return "(no pass completed)"
+        return _("(no pass completed)")
     pad = "\n" + " " * 15
-    return pad.join(f"pass {i}: {_short(p)}" for i, p in enumerate(passes, start=1))
+    return pad.join(
+        _("pass {number}: {values}").format(number=i, values=_short(p))
+        for i, p in enumerate(passes, start=1)
+    )
 
 
 def _short(values: list[Any], limit: int = 48) -> str:
     if len(values) <= limit:
         return repr(values)
-    return f"{repr(values[:limit])[:-1]}, ... ({len(values)} in all)]"
+    return _("{values}, ... ({count} in all)]").format(
+        values=repr(values[:limit])[:-1], count=len(values)
+    )
 
 
 def _comparable(item: Any) -> Any:
@@ -303,14 +313,14 @@ def _type_problem(values: list[Any], batches: bool) -> str | None:
     for item in values:
         if batches:
             if type(item) is not list:
-                return f"yield each batch as a list of ints, not {_kind(item)}"
+                return _("yield each batch as a list of ints, not {type}").format(type=_kind(item))
             problem = _type_problem(item, batches=False)
             if problem:
                 return problem
         elif isinstance(item, torch.Tensor):
-            return "yield Python ints, not Tensor (use .tolist() on a tensor of indices)"
+            return _("yield Python ints, not Tensor (use .tolist() on a tensor of indices)")
         elif type(item) is not int:
-            return f"yield Python ints, not {_kind(item)}"
+            return _("yield Python ints, not {type}").format(type=_kind(item))
     return None
 
 
@@ -321,17 +331,21 @@ def _first_difference(expected: list[list[Any]], got: list[list[Any]]) -> tuple[
             continue
         for position, (a, b) in enumerate(zip(want, have, strict=False)):
             if a != _comparable(b):
-                return (
-                    number,
-                    f"pass {number} differs at position {position}: torch {a!r}, yours {b!r}",
+                why = _(
+                    "pass {number} differs at position {position}: torch {torch}, yours {yours}"
                 )
-        return number, f"pass {number} has {_items(len(want))} in torch, {len(have)} in yours"
+                return number, why.format(
+                    number=number, position=position, torch=repr(a), yours=repr(b)
+                )
+        why = (
+            _("pass {number} has {count} item in torch, {yours} in yours")
+            if len(want) == 1
+            else _("pass {number} has {count} items in torch, {yours} in yours")
+        )
+        return number, why.format(number=number, count=len(want), yours=len(have))
     number = min(len(expected), len(got)) + 1
-    return number, f"torch made {len(expected)} passes, yours {len(got)}"
-
-
-def _items(count: int) -> str:
-    return f"{count} item{'s' * (count != 1)}"
+    why = _("torch made {torch} passes, yours {yours}")
+    return number, why.format(torch=len(expected), yours=len(got))
 
 
 def _outcome(obs: Observation) -> dict:
@@ -342,12 +356,12 @@ def _outcome(obs: Observation) -> dict:
         and isinstance(outcome.get("passes"), list)
         and all(isinstance(passed, list) for passed in outcome["passes"])
     ):
-        raise CheckFailure("the observations of your sampler are not a record")
+        raise CheckFailure(_("the observations of your sampler are not a record"))
     error = outcome.get("error")
     if error is not None and not (
         isinstance(error, dict) and isinstance(error.get("raised"), RaisedError)
     ):
-        raise CheckFailure("the observations of your sampler are not a record")
+        raise CheckFailure(_("the observations of your sampler are not a record"))
     return outcome
 
 
@@ -355,12 +369,18 @@ def _judge_class(name: str, target: dict) -> None:
     """The student's sampler is a class of its own, not one of torch's samplers subclassed."""
     if target.get("kind") != "class":
         kind = target.get("kind") if target.get("kind") == "function" else target.get("name")
-        raise CheckFailure(f"{name} should be a class, got {str(kind).rsplit('.', 1)[-1]}")
+        raise CheckFailure(
+            _("{name} should be a class, got {kind}").format(
+                name=name, kind=str(kind).rsplit(".", 1)[-1]
+            )
+        )
     torch_class = TORCH[name]
     if f"{torch_class.__module__}.{torch_class.__qualname__}" in target.get("mro", []):
         raise CheckFailure(
-            f"your {name} subclasses torch.utils.data.{name}: subclass "
-            "torch.utils.data.Sampler and write __init__, __iter__ and __len__ yourself"
+            _(
+                "your {name} subclasses torch.utils.data.{name}: subclass "
+                "torch.utils.data.Sampler and write __init__, __iter__ and __len__ yourself"
+            ).format(name=name)
         )
 
 
@@ -370,51 +390,139 @@ def _judge(name: str) -> Callable[[Case, dict, Observation], None]:
     def judge(case: Case, expected: dict, obs: Observation) -> None:
         _judge_class(name, obs.target)
         if obs.get("delegated"):
-            raise CheckFailure(REFUSAL.format(name=name))
+            raise CheckFailure(_refusal(name))
         got = _outcome(obs)
         if got["error"] is not None and got["error"]["raised"].type == "NotImplementedError":
             raise CheckFailure(
-                message(headline(name, case), "not implemented yet (NotImplementedError)")
+                message(headline(name, case), _("not implemented yet (NotImplementedError)"))
             )
         _compare(name, case, batches, expected, got)
 
     return judge
 
 
-#: What torch's sampler draws from the global RNG (with no generator given), for the message
-#: when the student's leaves the global RNG in another state than torch's does.
-GLOBAL_RNG = {
-    "SequentialSampler": "torch's SequentialSampler never touches the global RNG",
-    "RandomSampler": "with generator=None torch draws ONE int64 seed from the global RNG per "
-    "pass (torch.empty((), dtype=torch.int64).random_()) and shuffles with a new Generator "
-    "seeded by it; it draws nothing else from the global RNG",
-    "SubsetRandomSampler": "with generator=None torch calls torch.randperm(len(indices)) on the "
-    "global RNG once per pass and draws nothing else from it",
-    "WeightedRandomSampler": "with generator=None torch calls torch.multinomial(weights, "
-    "num_samples, replacement) on the global RNG once per pass and draws nothing else from it",
-    "BatchSampler": "torch's BatchSampler never touches the global RNG (the wrapped sampler "
-    "draws what it draws)",
-    "DistributedSampler": "torch's DistributedSampler shuffles with its own torch.Generator "
-    "seeded seed + epoch and never touches the global RNG: torch.manual_seed would reset it "
-    "for all the other code in the process",
-}
+# The hints below are functions: they are written in the message's language when a message is.
 
-#: With a generator given, torch's samplers leave the global RNG untouched.
-GENERATOR_GIVEN = (
-    "draw from the generator you are given only (generator=self.generator in torch.randperm, "
-    "torch.randint, torch.multinomial, random_); do not seed or draw from the global RNG"
-)
 
-#: What len() is, for each sampler.
-LENGTHS = {
-    "SequentialSampler": "len(sampler) is len(data_source)",
-    "RandomSampler": "len(sampler) is num_samples (len(data_source) when it is not given)",
-    "SubsetRandomSampler": "len(sampler) is len(indices)",
-    "WeightedRandomSampler": "len(sampler) is num_samples",
-    "BatchSampler": "len() is ceil(len(sampler) / batch_size), or the floor with drop_last=True",
-    "DistributedSampler": "len(sampler) is num_samples, the indices each rank gets (padded, or "
-    "cut with drop_last=True)",
-}
+def _global_rng(name: str) -> str:
+    """What torch's sampler draws from the global RNG (with no generator given), for the
+    message when the student's leaves the global RNG in another state than torch's does."""
+    return {
+        "SequentialSampler": _("torch's SequentialSampler never touches the global RNG"),
+        "RandomSampler": _(
+            "with generator=None torch draws ONE int64 seed from the global RNG per pass "
+            "(torch.empty((), dtype=torch.int64).random_()) and shuffles with a new Generator "
+            "seeded by it; it draws nothing else from the global RNG"
+        ),
+        "SubsetRandomSampler": _(
+            "with generator=None torch calls torch.randperm(len(indices)) on the global RNG "
+            "once per pass and draws nothing else from it"
+        ),
+        "WeightedRandomSampler": _(
+            "with generator=None torch calls torch.multinomial(weights, num_samples, "
+            "replacement) on the global RNG once per pass and draws nothing else from it"
+        ),
+        "BatchSampler": _(
+            "torch's BatchSampler never touches the global RNG (the wrapped sampler draws what "
+            "it draws)"
+        ),
+        "DistributedSampler": _(
+            "torch's DistributedSampler shuffles with its own torch.Generator seeded seed + "
+            "epoch and never touches the global RNG: torch.manual_seed would reset it for all "
+            "the other code in the process"
+        ),
+    }[name]
+
+
+def _generator_given() -> str:
+    """With a generator given, torch's samplers leave the global RNG untouched."""
+    return _(
+        "draw from the generator you are given only (generator=self.generator in "
+        "torch.randperm, torch.randint, torch.multinomial, random_); do not seed or draw from "
+        "the global RNG"
+    )
+
+
+def _length(name: str) -> str:
+    """What len() is, for each sampler."""
+    return {
+        "SequentialSampler": _("len(sampler) is len(data_source)"),
+        "RandomSampler": _("len(sampler) is num_samples (len(data_source) when it is not given)"),
+        "SubsetRandomSampler": _("len(sampler) is len(indices)"),
+        "WeightedRandomSampler": _("len(sampler) is num_samples"),
+        "BatchSampler": _(
+            "len() is ceil(len(sampler) / batch_size), or the floor with drop_last=True"
+        ),
+        "DistributedSampler": _(
+            "len(sampler) is num_samples, the indices each rank gets (padded, or cut with "
+            "drop_last=True)"
+        ),
+    }[name]
+
+
+def _hint_texts(name: str) -> dict[str, str]:
+    """The hints a case names by key (``case["hint"]``, ``case["later_hint"]``)."""
+    return {
+        "random-global": _(
+            "with generator=None torch draws ONE int64 seed from the global RNG per pass and "
+            "shuffles with a new Generator seeded by it"
+        ),
+        "random-multiple": _(
+            "without replacement torch draws num_samples // n full permutations, then one more "
+            "permutation it slices to num_samples % n items, even when that is 0 items"
+        ),
+        "random-replacement": _(
+            "with replacement, torch.randint(high=n, ...) draws num_samples indices"
+        ),
+        "arguments": _("torch's {name} checks its arguments").format(name=name),
+        "subset": _(
+            "torch shuffles positions with torch.randperm(len(indices), generator=generator)"
+        ),
+        "subset-global": _(
+            "torch shuffles positions with torch.randperm(len(indices), generator=generator); "
+            "with generator=None that is the global RNG"
+        ),
+        "weighted": _(
+            "torch converts the weights to a float64 tensor and calls torch.multinomial(weights, "
+            "num_samples, replacement, generator=generator) on every pass"
+        ),
+        "batch": _(
+            "take batch_size indices at a time from a NEW iterator over the wrapped sampler on "
+            "every pass; len() is ceil(len(sampler) / batch_size), or the floor with "
+            "drop_last=True"
+        ),
+        "batch-arguments": _("torch's BatchSampler checks batch_size and drop_last in __init__"),
+        "distributed": _(
+            "torch shuffles with a Generator seeded seed + epoch, pads by repeating indices "
+            "from the head of the list (or cuts the tail with drop_last=True), then takes every "
+            "num_replicas-th index starting at rank"
+        ),
+        "distributed-rank": _("torch checks that 0 <= rank < num_replicas in __init__"),
+        "distributed-group": _(
+            "without num_replicas and rank, ask torch.distributed.get_world_size() and "
+            "get_rank(); with no process group, they raise"
+        ),
+    }
+
+
+def _hint(name: str, keys: list[str]) -> str:
+    """The hints of ``keys``, one after another."""
+    texts = _hint_texts(name)
+    return "; ".join(texts[key] for key in keys)
+
+
+_PASS = re.compile(r"pass (\d+) \(list\(sampler\)\)")
+
+
+def _where(where: str) -> str:
+    """Where an exception was raised, recorded in English on either side (they are compared),
+    in the message's language."""
+    if where == "the constructor":
+        return _("the constructor")
+    found = _PASS.fullmatch(where)
+    if found:
+        return _("pass {number} (list(sampler))").format(number=found[1])
+    return where  # set_epoch(...) and len(sampler) are code
 
 
 def headline(name: str, case: Case) -> str:
@@ -440,30 +548,42 @@ def _same_state(expected: dict, got: dict) -> bool:
 
 def _compare(name: str, case: Case, batches: bool, expected: dict, got: dict) -> None:
     """The first way the student's run differs from torch's, as a failure; None when none."""
-    code = ["  the case, as code:", *(f"    {line}" for line in script(name, case).splitlines())]
+    code = [
+        _("  the case, as code:"),
+        *(f"    {line}" for line in script(name, case).splitlines()),
+    ]
 
     def fail(torch_says: str, yours: str, why: str, hint: str = "") -> None:
-        details = [*code, f"  torch gives: {torch_says}", f"  yours gave:  {yours}"]
+        reference, student = _("torch gives"), _("yours gave")
+        details = [*code, f"  {reference}: {torch_says}", f"  {student}:  {yours}"]
         raise CheckFailure(message(headline(name, case), why, details, hint))
 
     passes = got["passes"]
     mine = got["error"]
     theirs = expected["error"]
     torch_passes, your_passes = _show(expected["passes"]), _show(passes)
+    case_hint = _hint(name, case["hint"])
+    raised_in = _("{kind} in {where}: {message}")
     if mine is not None:
-        yours = f"{mine['raised'].type} in {mine['where']}: {mine['raised'].message}"
-        raised = f"raised {mine['raised'].type} in {mine['where']}"
+        kind, where = mine["raised"].type, _where(mine["where"])
+        yours = raised_in.format(kind=kind, where=where, message=mine["raised"].message)
     if mine is not None and theirs is None:
-        fail(torch_passes, yours, f"{raised}; torch raises none", case["hint"])
+        why = _("raised {kind} in {where}; torch raises none").format(kind=kind, where=where)
+        fail(torch_passes, yours, why, case_hint)
     if theirs is not None:
-        kind = theirs["type"]
-        torch_says = f"{kind} in {theirs['where']}: {theirs['message']}"
+        torch_kind, torch_where = theirs["type"], _where(theirs["where"])
+        torch_says = raised_in.format(kind=torch_kind, where=torch_where, message=theirs["message"])
         if mine is None:
-            why = f"no exception; torch raises {kind} in {theirs['where']}"
-            fail(torch_says, f"no exception; {your_passes}", why, case["hint"])
-        if mine["raised"].type != kind or mine["where"] != theirs["where"]:
-            why = f"{raised}; torch raises {kind} in {theirs['where']}"
-            fail(torch_says, yours, why, case["hint"])
+            why = _("no exception; torch raises {kind} in {where}").format(
+                kind=torch_kind, where=torch_where
+            )
+            your_none = _("no exception; {passes}").format(passes=your_passes)
+            fail(torch_says, your_none, why, case_hint)
+        if mine["raised"].type != torch_kind or mine["where"] != theirs["where"]:
+            why = _("raised {kind} in {where}; torch raises {torch_kind} in {torch_where}").format(
+                kind=kind, where=where, torch_kind=torch_kind, torch_where=torch_where
+            )
+            fail(torch_says, yours, why, case_hint)
     for passed in passes:  # not plain data: an int subclass can claim to equal anything
         problem = _opaque_problem(passed, batches)
         if problem:
@@ -475,13 +595,13 @@ def _compare(name: str, case: Case, batches: bool, expected: dict, got: dict) ->
         fail(
             torch_passes,
             your_passes,
-            "the global RNG moved, though generator= was given",
-            GENERATOR_GIVEN,
+            _("the global RNG moved, though generator= was given"),
+            _generator_given(),
         )
     if [[_comparable(item) for item in passed] for passed in passes] != expected["passes"]:
         number, why = _first_difference(expected["passes"], passes)
-        hints = [case["hint"], case["later_hint"] if number > 1 else ""]
-        fail(torch_passes, your_passes, why, "; ".join(hint for hint in hints if hint))
+        keys = case["hint"] + (case["later_hint"] if number > 1 else [])
+        fail(torch_passes, your_passes, why, _hint(name, keys))
     for passed in passes:  # equal values can still be tensors or floats
         problem = _type_problem(passed, batches)
         if problem:
@@ -493,16 +613,20 @@ def _compare(name: str, case: Case, batches: bool, expected: dict, got: dict) ->
         fail(
             f"len(sampler) == {want!r}",
             f"len(sampler) == {length!r}",
-            f"len(sampler) is {length!r}, torch's is {want!r}",
-            LENGTHS[name],
+            _("len(sampler) is {got}, torch's is {expected}").format(
+                got=repr(length), expected=repr(want)
+            ),
+            _length(name),
         )
     if judge_rng and not _same_state(expected, got):
         fail(
             torch_passes,
             your_passes,
-            f"the same indices, but the global RNG ends in another state than torch's {name} "
-            "leaves it in",
-            GLOBAL_RNG[name],
+            _(
+                "the same indices, but the global RNG ends in another state than torch's {name} "
+                "leaves it in"
+            ).format(name=name),
+            _global_rng(name),
         )
 
 
@@ -552,14 +676,6 @@ check_sequential_sampler, check_sequential_sampler_hidden = SEQUENTIAL.functions
 
 # ------------------------------------------------------------------------------- RandomSampler
 
-RANDOM_HINTS = {
-    "global": "with generator=None torch draws ONE int64 seed from the global RNG per pass and "
-    "shuffles with a new Generator seeded by it",
-    "multiple": "without replacement torch draws num_samples // n full permutations, then one "
-    "more permutation it slices to num_samples % n items, even when that is 0 items",
-    "replacement": "with replacement, torch.randint(high=n, ...) draws num_samples indices",
-}
-
 
 def _random_case(n: int, replacement: bool, num_samples: int | None, seed: int | None, glob: int):
     kwargs: dict[str, Any] = {}
@@ -567,13 +683,13 @@ def _random_case(n: int, replacement: bool, num_samples: int | None, seed: int |
         kwargs["replacement"] = True
     if num_samples is not None:
         kwargs["num_samples"] = num_samples
-    hint = RANDOM_HINTS["replacement"] if replacement else ""
+    hint = ("random-replacement",) if replacement else ()
     # The empty permutation torch draws last moves a given generator for the next pass only
     # (without one, every pass shuffles with a fresh generator): a hint once pass 1 matched.
     multiple = not replacement and (num_samples or n) % n == 0
-    later = RANDOM_HINTS["multiple"] if multiple and seed is not None else ""
+    later = ("random-multiple",) if multiple and seed is not None else ()
     if seed is None:
-        hint = "; ".join(h for h in (RANDOM_HINTS["global"], hint) if h)
+        hint = ("random-global", *hint)
     size = max(n, num_samples or 0)
     return _case(
         _range(n),
@@ -597,8 +713,9 @@ BAD_RANDOM = [
 ]
 
 
-def _error_case(name: str, data: dict, kwargs: dict) -> Case:
-    return _case(data, kwargs, 0, hint=f"torch's {name} checks its arguments")
+def _error_case(data: dict, kwargs: dict) -> Case:
+    """A case with arguments torch's sampler refuses (the hint names the judged sampler)."""
+    return _case(data, kwargs, 0, hint=("arguments",))
 
 
 def _random_cases(rng: random.Random | None) -> list[Case]:
@@ -629,8 +746,8 @@ def _random_cases(rng: random.Random | None) -> list[Case]:
     for n, replacement, num_samples, seed in plan:
         cases.append(_random_case(n, replacement, num_samples, seed, 0))
         cases.append(_random_case(n, replacement, num_samples, None, seed))
-    cases += [_error_case("RandomSampler", _range(3), kwargs) for kwargs in BAD_RANDOM]
-    cases.append(_error_case("RandomSampler", _list([]), {}))
+    cases += [_error_case(_range(3), kwargs) for kwargs in BAD_RANDOM]
+    cases.append(_error_case(_list([]), {}))
     return _ordered(cases)
 
 
@@ -656,10 +773,9 @@ def _subset_cases(rng: random.Random | None) -> list[Case]:
             k = rng.randint(1, 25)
             plan.append(([rng.randint(0, 99) for _ in range(k)], rng.getrandbits(31)))
     cases = []
-    hint = "torch shuffles positions with torch.randperm(len(indices), generator=generator)"
     for indices, seed in plan:
         for s, g in ((seed, None), (None, seed)):
-            extra = "" if s is not None else "; with generator=None that is the global RNG"
+            hint = "subset" if s is not None else "subset-global"
             one_order = len(set(indices)) == 1
             cases.append(
                 _case(
@@ -668,7 +784,7 @@ def _subset_cases(rng: random.Random | None) -> list[Case]:
                     len(indices),
                     seed=s,
                     global_seed=g,
-                    hint=hint + extra,
+                    hint=(hint,),
                     one_order=one_order,
                 )
             )
@@ -686,11 +802,6 @@ check_subset_random_sampler, check_subset_random_sampler_hidden = SUBSET.functio
 
 # ----------------------------------------------------------------------- WeightedRandomSampler
 
-WEIGHTED_HINT = (
-    "torch converts the weights to a float64 tensor and calls torch.multinomial(weights, "
-    "num_samples, replacement, generator=generator) on every pass"
-)
-
 
 def _weighted_case(weights: dict, num_samples: Any, replacement: Any, seed, glob, size=None):
     kwargs = {"num_samples": num_samples}
@@ -706,7 +817,7 @@ def _weighted_case(weights: dict, num_samples: Any, replacement: Any, seed, glob
         size,
         seed=seed,
         global_seed=glob if seed is None else None,
-        hint=WEIGHTED_HINT,
+        hint=("weighted",),
         one_order=positive == 1 and size > 0,
     )
 
@@ -762,11 +873,6 @@ check_weighted_random_sampler, check_weighted_random_sampler_hidden = WEIGHTED.f
 
 # -------------------------------------------------------------------------------- BatchSampler
 
-BATCH_HINT = (
-    "take batch_size indices at a time from a NEW iterator over the wrapped sampler on every "
-    "pass; len() is ceil(len(sampler) / batch_size), or the floor with drop_last=True"
-)
-
 
 def _inner(kind: str, n: int, seed: int) -> dict:
     """A wrapped sampler (always torch's own) or a list, built fresh for each run."""
@@ -819,8 +925,8 @@ def _batch_cases(rng: random.Random | None) -> list[Case]:
     cases = []
     for kind, n, batch_size, drop_last, seed in plan:
         kwargs = {"batch_size": batch_size, "drop_last": drop_last}
-        cases.append(_case(_inner(kind, n, seed), kwargs, n, hint=BATCH_HINT))
-    hint = "torch's BatchSampler checks batch_size and drop_last in __init__"
+        cases.append(_case(_inner(kind, n, seed), kwargs, n, hint=("batch",)))
+    hint = ("batch-arguments",)
     cases += [_case(_inner("list", 4, 0), kwargs, 0, hint=hint) for kwargs in BAD_BATCH]
     return _ordered(cases)
 
@@ -836,12 +942,6 @@ check_batch_sampler, check_batch_sampler_hidden = BATCH.functions()
 
 # -------------------------------------------------------------------------- DistributedSampler
 
-DISTRIBUTED_HINT = (
-    "torch shuffles with a Generator seeded seed + epoch, pads by repeating indices from the "
-    "head of the list (or cuts the tail with drop_last=True), then takes every num_replicas-th "
-    "index starting at rank"
-)
-
 #: Passes made over each DistributedSampler: twice without set_epoch, then epochs 1 and 4.
 DISTRIBUTED_EPOCHS = (None, None, 1, 4)
 
@@ -849,7 +949,7 @@ DISTRIBUTED_EPOCHS = (None, None, 1, 4)
 def _distributed_case(n: int, replicas: int, rank: int, **options: Any) -> Case:
     kwargs: dict[str, Any] = {"num_replicas": replicas, "rank": rank, **options}
     return _case(
-        _range(n), kwargs, max(n, replicas), epochs=DISTRIBUTED_EPOCHS, hint=DISTRIBUTED_HINT
+        _range(n), kwargs, max(n, replicas), epochs=DISTRIBUTED_EPOCHS, hint=("distributed",)
     )
 
 
@@ -889,13 +989,10 @@ def _distributed_cases(rng: random.Random | None) -> list[Case]:
     for replicas, rank in ((2, 2), (3, -1)):
         case = _distributed_case(4, replicas, rank)
         case["size"] = 0
-        case["hint"] = "torch checks that 0 <= rank < num_replicas in __init__"
+        case["hint"] = ["distributed-rank"]
         cases.append(case)
     if not dist.is_initialized():
-        hint = (
-            "without num_replicas and rank, ask torch.distributed.get_world_size() and "
-            "get_rank(); with no process group, they raise"
-        )
+        hint = ("distributed-group",)
         cases.append(_case(_range(4), {}, 0, epochs=DISTRIBUTED_EPOCHS, hint=hint))
     return _ordered(cases)
 

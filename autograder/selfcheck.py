@@ -55,14 +55,18 @@ def total(tests: list[Test]) -> str:
 _tests: dict[str, Test] = {}
 
 
-def track(points: dict[str, float]) -> None:
-    """Follow the test cells of this notebook: ``{first check a test cell calls: its points}``.
+def track(points: dict[str, float], language: str = "en") -> None:
+    """Follow the test cells of this notebook: ``{first check a test cell calls: its points}``;
+    the checks' messages in ``language`` (``"ko"`` in the Korean notebooks).
 
     Only in an IPython kernel; anywhere else (the batch grader's student process) it does nothing.
     """
     shell = _ipython()
     if shell is None:
         return
+    from autograder import i18n
+
+    i18n.set_default(language)
     _tests.clear()
     _tests.update({check: Test(check, float(p)) for check, p in points.items()})
     if _after_cell not in shell.events.callbacks["post_run_cell"]:

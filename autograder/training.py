@@ -41,6 +41,7 @@ from torch.optim.lr_scheduler import StepLR
 from torch.utils.data import DataLoader, TensorDataset
 
 from autograder.checking import Case, Check, Observation, Recorder, raised_of
+from autograder.i18n import _
 from autograder.plain import RaisedError
 from autograder.report import (
     CheckFailure,
@@ -59,16 +60,25 @@ DATA, MODEL, LOADER, GLOBAL = 0, 1, 2, 3
 #: Seeds of the resumed run's fresh objects and of the global RNG before loading.
 FRESH, SCRAMBLE = 101, 202
 
-STRAIGHT = "a straight run gives"
-LOOP_HINT = (
-    "for each batch (x, y) of the loader: optimizer.zero_grad(), loss = loss_fn(model(x), y), "
-    "loss.backward(), optimizer.step()"
-)
-WEIGHTS_ONLY = (
-    "save only what torch.load(path) reads with weights_only=True: tensors, numbers, strings, "
-    "and dicts and lists of them (the state_dict()s, torch.get_rng_state() and "
-    "generator.get_state(), which are uint8 tensors, and the epoch as an int)"
-)
+
+# The texts more than one message uses, in the current language (so built when a message is).
+def _straight() -> str:
+    return _("a straight run gives")
+
+
+def _loop_hint() -> str:
+    return _(
+        "for each batch (x, y) of the loader: optimizer.zero_grad(), "
+        "loss = loss_fn(model(x), y), loss.backward(), optimizer.step()"
+    )
+
+
+def _weights_only() -> str:
+    return _(
+        "save only what torch.load(path) reads with weights_only=True: tensors, numbers, "
+        "strings, and dicts and lists of them (the state_dict()s, torch.get_rng_state() and "
+        "generator.get_state(), which are uint8 tensors, and the epoch as an int)"
+    )
 
 
 # ------------------------------------------------------------------ inputs, on either side
@@ -387,26 +397,38 @@ def _train_judge(case: Case, reference: dict, obs: Observation) -> None:
             call,
             True,
             training,
-            f"train_epoch ran the model in {_mode(training)} mode (model.training was "
-            f"{training!r:.20} in the forward pass of batch {index})",
-            hint="call model.train() first (the model was in eval mode before; Dropout and "
-            "BatchNorm1d behave differently in training)",
+            _(
+                "train_epoch ran the model in {mode} mode (model.training was {training} in "
+                "the forward pass of batch {index})"
+            ).format(mode=_mode(training), training=f"{training!r:.20}", index=index),
+            hint=_(
+                "call model.train() first (the model was in eval mode before; Dropout and "
+                "BatchNorm1d behave differently in training)"
+            ),
         )
         expect(
             forward.get("grad") is True,
             call,
             True,
             forward.get("grad"),
-            "gradients were off while training (torch.is_grad_enabled() was "
-            f"{forward.get('grad')!r:.20} in the forward pass of batch {index})",
-            hint="do not run train_epoch under torch.no_grad()",
+            _(
+                "gradients were off while training (torch.is_grad_enabled() was {grad} in the "
+                "forward pass of batch {index})"
+            ).format(grad=f"{forward.get('grad')!r:.20}", index=index),
+            hint=_("do not run train_epoch under torch.no_grad()"),
         )
     _judge_steps(call, reference, _listed(obs["steps"]))
-    _judge_state(call, "after the epoch", reference["state"], obs["state"], _difference, LOOP_HINT)
+    _judge_state(
+        call,
+        _("model.state_dict()[{name}] after the epoch: {why}"),
+        reference["state"],
+        obs["state"],
+        _difference,
+        _loop_hint(),
+    )
     _judge_mean(
         call,
         "train_epoch",
-        "loss",
         obs["returned"],
         reference["mean"],
         reference["batch_mean"],
@@ -421,9 +443,13 @@ def _judge_forward_count(call: str, forwards: list, sizes: list[int]) -> None:
         call,
         sizes,
         got,
-        f"the model was called on batches of sizes {got}, expected {sizes}",
-        hint="call model(x) once per batch of the loader, on the whole batch (model(x), not "
-        "model.forward(x))",
+        _("the model was called on batches of sizes {got}, expected {expected}").format(
+            got=got, expected=sizes
+        ),
+        hint=_(
+            "call model(x) once per batch of the loader, on the whole batch (model(x), not "
+            "model.forward(x))"
+        ),
     )
 
 
@@ -435,8 +461,10 @@ def _judge_steps(call: str, reference: dict, steps: list) -> None:
         call,
         len(expected),
         len(steps),
-        f"optimizer.step() ran {len(steps)} times, expected {len(expected)} (once per batch)",
-        hint=LOOP_HINT,
+        _("optimizer.step() ran {count} times, expected {expected} (once per batch)").format(
+            count=len(steps), expected=len(expected)
+        ),
+        hint=_loop_hint(),
     )
     for index, (want, got) in enumerate(zip(expected, steps, strict=True), start=1):
         got = _listed(got, len(want))
@@ -444,71 +472,80 @@ def _judge_steps(call: str, reference: dict, steps: list) -> None:
             why = _difference(wanted, grad)
             if why is None:
                 continue
-            seen = f"at batch {index}, optimizer.step() saw"
             summed = sum(step[position] for step in expected[:index])
             if index > 1 and _difference(summed, grad) is None:
-                why = f"{seen} the gradients of batches 1 to {index} summed ({name!r})"
-                hint = (
+                why = _(
+                    "at batch {index}, optimizer.step() saw the gradients of batches 1 to "
+                    "{index} summed ({name})"
+                ).format(index=index, name=repr(name))
+                hint = _(
                     "gradients accumulated across batches: call optimizer.zero_grad() for every "
                     "batch, before loss.backward()"
                 )
             elif isinstance(grad, torch.Tensor) and not bool(grad.detach().any()):
-                why = f"{seen} zero gradients ({name!r})"
-                hint = (
+                why = _("at batch {index}, optimizer.step() saw zero gradients ({name})").format(
+                    index=index, name=repr(name)
+                )
+                hint = _(
                     "the gradients were zero when optimizer.step() ran: zero them before "
                     "loss.backward(), not between backward() and step()"
                 )
             else:
-                why = f"{seen} another gradient of {name!r}: {why}"
-                hint = LOOP_HINT
+                why = _(
+                    "at batch {index}, optimizer.step() saw another gradient of {name}: {why}"
+                ).format(index=index, name=repr(name), why=why)
+                hint = _loop_hint()
             fail(call, wanted, _detached(grad), why, hint=hint)
 
 
 def _judge_mean(
     call: str,
     function: str,
-    what: str,
     got: Any,
     mean: float,
     batch_mean: float,
     case: Case,
 ) -> None:
-    """A returned mean: a Python number, equal to the per-sample mean."""
+    """A returned mean loss: a Python number, equal to the per-sample mean."""
     if isinstance(got, torch.Tensor):
         fail(
             call,
             mean,
             got,
-            f"{function} returned the {what} as a tensor, not a Python float",
-            hint=f"return the {what} as a Python float (tensor.item()), not a tensor",
+            _("{function} returned the loss as a tensor, not a Python float").format(
+                function=function
+            ),
+            hint=_("return the loss as a Python float (tensor.item()), not a tensor"),
         )
     if not _is_number(got):
         fail(
             call,
             mean,
             got,
-            f"{function} returned {got!r:.60} as the {what}, not a finite Python float",
-            hint=f"the {what} is a Python float",
+            _("{function} returned {got} as the loss, not a finite Python float").format(
+                function=function, got=f"{got!r:.60}"
+            ),
+            hint=_("the loss is a Python float"),
         )
     if _close(mean, got):
         return
     sizes = _sizes(case)
-    per_sample = f"sum({what}_of_batch * batch_size) / {case['samples']}"
+    per_sample = f"sum(loss_of_batch * batch_size) / {case['samples']}"
     if _close(batch_mean, got):
-        why = (
-            f"{function} returned {got:.6g}, the mean over batches, not the per-sample mean "
-            f"{mean:.6g}"
-        )
-        hint = (
-            f"torch's per-sample mean weights the last batch ({sizes[-1]} samples) by its "
-            f"size: {per_sample}"
-        )
+        why = _(
+            "{function} returned {got}, the mean over batches, not the per-sample mean {mean}"
+        ).format(function=function, got=f"{got:.6g}", mean=f"{mean:.6g}")
+        hint = _(
+            "torch's per-sample mean weights the last batch ({size} samples) by its size: {formula}"
+        ).format(size=sizes[-1], formula=per_sample)
     else:
-        why = f"{function} returned {got:.6g} as the {what}, expected {mean:.6g}"
-        hint = (
-            f"the mean per-sample {what} over the epoch: {per_sample}, each batch's {what} "
-            "taken as the batch is processed"
+        why = _("{function} returned {got} as the loss, expected {mean}").format(
+            function=function, got=f"{got:.6g}", mean=f"{mean:.6g}"
         )
+        hint = _(
+            "the mean per-sample loss over the epoch: {formula}, each batch's loss taken as "
+            "the batch is processed"
+        ).format(formula=per_sample)
     fail(call, mean, got, why, hint=hint)
 
 
@@ -570,19 +607,25 @@ def _evaluate_judge(case: Case, reference: dict, obs: Observation) -> None:
             call,
             False,
             training,
-            f"evaluate ran the model in {_mode(training)} mode (model.training was "
-            f"{training!r:.20} in the forward pass of batch {index})",
-            hint="call model.eval() before the pass (Dropout drops units and BatchNorm1d uses, "
-            "and updates, the batch's statistics in training)",
+            _(
+                "evaluate ran the model in {mode} mode (model.training was {training} in the "
+                "forward pass of batch {index})"
+            ).format(mode=_mode(training), training=f"{training!r:.20}", index=index),
+            hint=_(
+                "call model.eval() before the pass (Dropout drops units and BatchNorm1d uses, "
+                "and updates, the batch's statistics in training)"
+            ),
         )
         expect(
             forward.get("grad") is False,
             call,
             False,
             forward.get("grad"),
-            "gradients were recorded during evaluate (torch.is_grad_enabled() was "
-            f"{forward.get('grad')!r:.20} in forward, batch {index})",
-            hint="run the pass under torch.no_grad() or torch.inference_mode()",
+            _(
+                "gradients were recorded during evaluate (torch.is_grad_enabled() was {grad} in "
+                "forward, batch {index})"
+            ).format(grad=f"{forward.get('grad')!r:.20}", index=index),
+            hint=_("run the pass under torch.no_grad() or torch.inference_mode()"),
         )
     before, after = obs["before"], obs["after"]
     expect(
@@ -590,24 +633,33 @@ def _evaluate_judge(case: Case, reference: dict, obs: Observation) -> None:
         call,
         before,
         after,
-        f"evaluate left the model in {_mode(after)} mode; it was in {_mode(before)} mode before",
-        hint="remember model.training and restore it (model.train(was_training))",
+        _("evaluate left the model in {after} mode; it was in {before} mode before").format(
+            after=_mode(after), before=_mode(before)
+        ),
+        hint=_("remember model.training and restore it (model.train(was_training))"),
     )
-    hint = "evaluating must not change the model"
-    _judge_state(call, "after evaluate", reference["state"], obs["state"], _exact, hint)
+    _judge_state(
+        call,
+        _("model.state_dict()[{name}] after evaluate: {why}"),
+        reference["state"],
+        obs["state"],
+        _exact,
+        _("evaluating must not change the model"),
+    )
     returned = obs["returned"]
     if not (isinstance(returned, tuple | list) and len(returned) == 2):
         fail(
             call,
             (reference["loss"], reference["accuracy"]),
             returned,
-            f"evaluate returned {returned!r:.60}, not a tuple (loss, accuracy)",
-            hint="evaluate returns a tuple (mean loss, accuracy) of two Python floats",
+            _("evaluate returned {got}, not a tuple (loss, accuracy)").format(
+                got=f"{returned!r:.60}"
+            ),
+            hint=_("evaluate returns a tuple (mean loss, accuracy) of two Python floats"),
         )
     _judge_mean(
         call,
         "evaluate",
-        "loss",
         returned[0],
         reference["loss"],
         reference["batch_loss"],
@@ -623,39 +675,45 @@ def _judge_accuracy(call: str, got: Any, reference: dict, case: Case) -> None:
             call,
             want,
             got,
-            "evaluate returned the accuracy as a tensor, not a Python float",
-            hint="return the accuracy as a Python float (tensor.item()), not a tensor",
+            _("evaluate returned the accuracy as a tensor, not a Python float"),
+            hint=_("return the accuracy as a Python float (tensor.item()), not a tensor"),
         )
     if not _is_number(got):
         fail(
             call,
             want,
             got,
-            f"evaluate returned {got!r:.60} as the accuracy, not a finite Python float",
-            hint="the accuracy is a Python float",
+            _("evaluate returned {got} as the accuracy, not a finite Python float").format(
+                got=f"{got!r:.60}"
+            ),
+            hint=_("the accuracy is a Python float"),
         )
     if _close(want, got):
         return
     sizes = _sizes(case)
     samples = case["samples"]
     if _close(reference["batch_accuracy"], got):
-        why = (
-            f"evaluate returned the accuracy {got:.6g}, the mean of the batches' accuracies, "
-            f"not the accuracy over samples {want:.6g}"
-        )
-        hint = (
-            f"count the correct predictions of all {samples} samples and divide by {samples} "
-            f"(the last batch has {sizes[-1]})"
-        )
+        why = _(
+            "evaluate returned the accuracy {got}, the mean of the batches' accuracies, "
+            "not the accuracy over samples {expected}"
+        ).format(got=f"{got:.6g}", expected=f"{want:.6g}")
+        hint = _(
+            "count the correct predictions of all {samples} samples and divide by {samples} "
+            "(the last batch has {last})"
+        ).format(samples=samples, last=sizes[-1])
     elif _close(100 * want, got):
-        why = f"evaluate returned the accuracy {got:.6g}: a percentage, expected {want:.6g}"
-        hint = "the accuracy is a fraction in [0, 1], not a percentage"
-    else:
-        why = f"evaluate returned the accuracy {got:.6g}, expected {want:.6g}"
-        hint = (
-            "the fraction of samples whose prediction out.argmax(dim=-1) equals the label, over "
-            f"all {samples} samples"
+        why = _("evaluate returned the accuracy {got}: a percentage, expected {expected}").format(
+            got=f"{got:.6g}", expected=f"{want:.6g}"
         )
+        hint = _("the accuracy is a fraction in [0, 1], not a percentage")
+    else:
+        why = _("evaluate returned the accuracy {got}, expected {expected}").format(
+            got=f"{got:.6g}", expected=f"{want:.6g}"
+        )
+        hint = _(
+            "the fraction of samples whose prediction out.argmax(dim=-1) equals the label, over "
+            "all {samples} samples"
+        ).format(samples=samples)
     fail(call, want, got, why, hint=hint)
 
 
@@ -665,8 +723,9 @@ def _judge_accuracy(call: str, got: Any, reference: dict, case: Case) -> None:
 def _functions(pair: Any) -> tuple[Callable, Callable]:
     if not (isinstance(pair, tuple | list) and len(pair) == 2 and all(callable(f) for f in pair)):
         raise TypeError(
-            "check_checkpoint takes the pair (save_checkpoint, load_checkpoint); got "
-            f"{type(pair).__name__}"
+            _(
+                "check_checkpoint takes the pair (save_checkpoint, load_checkpoint); got {type}"
+            ).format(type=type(pair).__name__)
         )
     return pair[0], pair[1]
 
@@ -680,7 +739,7 @@ def _first_run(save_checkpoint: Callable, case: Case, path: str, obs: Recorder) 
     optimizer = _optimizer(case, model)
     scheduler = _scheduler(case, optimizer)
     torch.manual_seed(case["seed"] + GLOBAL)
-    for _ in range(case["save_after"]):
+    for _epoch in range(case["save_after"]):
         _plain_train_epoch(model, loader, optimizer)
         scheduler.step()
     epoch = case["save_after"] - 1
@@ -761,7 +820,7 @@ def _train_on(
     case: Case, model: nn.Module, loader: DataLoader, optimizer: SGD, scheduler: StepLR
 ) -> dict:
     """The resumed run's remaining epochs (the check's own loop); the snapshot at the end."""
-    for _ in range(case["epochs"] - case["save_after"]):
+    for _epoch in range(case["epochs"] - case["save_after"]):
         _plain_train_epoch(model, loader, optimizer)
         scheduler.step()
     return _snapshot(model, optimizer, scheduler, loader.generator)
@@ -791,22 +850,33 @@ def _checkpoint_reference(case: Case) -> dict:
     }
 
 
-#: The random states a checkpoint must carry: key, what a resumed run then does, the fix.
-RNG_STATES = (
-    (
-        "generator",
-        "the loader's generator.get_state() differs from a straight run's: the next batch "
-        "would differ",
-        "the loader's generator state was not saved/restored (save generator.get_state(), "
-        "restore it with generator.set_state())",
-    ),
-    (
-        "rng",
-        "torch.get_rng_state() differs from a straight run's: Dropout would draw other masks",
-        "the global torch RNG state was not saved/restored (save torch.get_rng_state(), "
-        "restore it with torch.set_rng_state())",
-    ),
-)
+def _rng_states() -> tuple[tuple[str, str, str], ...]:
+    """The random states a checkpoint must carry: key, how it differs right after loading
+    (and what a resumed run then does), the fix."""
+    return (
+        (
+            "generator",
+            _(
+                "right after load_checkpoint, the loader's generator.get_state() differs from "
+                "a straight run's: the next batch would differ"
+            ),
+            _(
+                "the loader's generator state was not saved/restored (save "
+                "generator.get_state(), restore it with generator.set_state())"
+            ),
+        ),
+        (
+            "rng",
+            _(
+                "right after load_checkpoint, torch.get_rng_state() differs from a straight "
+                "run's: Dropout would draw other masks"
+            ),
+            _(
+                "the global torch RNG state was not saved/restored (save "
+                "torch.get_rng_state(), restore it with torch.set_rng_state())"
+            ),
+        ),
+    )
 
 
 def _checkpoint_judge(case: Case, reference: dict, obs: Observation) -> None:
@@ -815,10 +885,12 @@ def _checkpoint_judge(case: Case, reference: dict, obs: Observation) -> None:
     expect(
         obs["saved"] is True,
         call,
-        "a checkpoint file",
-        "no file",
-        "save_checkpoint wrote no file at path",
-        hint="save_checkpoint writes the checkpoint to the path it is given: torch.save(..., path)",
+        _("a checkpoint file"),
+        _("no file"),
+        _("save_checkpoint wrote no file at path"),
+        hint=_(
+            "save_checkpoint writes the checkpoint to the path it is given: torch.save(..., path)"
+        ),
     )
     raised = raised_of(obs["weights_only"])
     if raised is not None:
@@ -826,28 +898,30 @@ def _checkpoint_judge(case: Case, reference: dict, obs: Observation) -> None:
         raise CheckFailure(
             message(
                 call,
-                f"torch.load(path) (weights_only=True, its default) raised {raised.type}: {first}",
-                hint=WEIGHTS_ONLY,
+                _("torch.load(path) (weights_only=True, its default) raised {kind}: {text}").format(
+                    kind=raised.type, text=first
+                ),
+                hint=_weights_only(),
             )
         )
     error = obs.raised.get("error") if "start" not in obs and obs.raised else None
     if isinstance(error, RaisedError) and "weights_only" in error.message.lower().replace(" ", "_"):
-        raise CheckFailure(scenario_error(obs.raised, WEIGHTS_ONLY))
+        raise CheckFailure(scenario_error(obs.raised, _weights_only()))
     resumed = _record(obs["resumed"])
     want = reference["resumed"]
-    at_resume = "right after load_checkpoint"
-    _judge_model(call, at_resume, want["model"], resumed.get("model"), after_load=True)
-    _judge_optimizer(call, at_resume, reference["names"], want, resumed)
-    _judge_scheduler(call, at_resume, want, resumed)
-    for key, differs, hint in RNG_STATES:
+    epochs = case["epochs"]
+    _judge_model(call, None, want["model"], resumed.get("model"))
+    _judge_optimizer(call, None, reference["names"], want, resumed)
+    _judge_scheduler(call, None, want, resumed)
+    for key, differs, hint in _rng_states():
         if _exact(want[key], resumed.get(key)) is not None:
             fail(
                 call,
                 want[key],
                 _detached(resumed.get(key)),
-                f"{at_resume}, {differs}",
+                differs,
                 hint=hint,
-                reference=STRAIGHT,
+                reference=_straight(),
             )
     start = obs["start"]
     expect(
@@ -855,15 +929,16 @@ def _checkpoint_judge(case: Case, reference: dict, obs: Observation) -> None:
         call,
         k,
         start,
-        f"load_checkpoint returned {start!r:.40}; the epoch to start from is {k} "
-        f"(the saved epoch {k - 1} + 1)",
-        reference=STRAIGHT,
+        _(
+            "load_checkpoint returned {start}; the epoch to start from is {epoch} "
+            "(the saved epoch {saved} + 1)"
+        ).format(start=f"{start!r:.40}", epoch=k, saved=k - 1),
+        reference=_straight(),
     )
     final = _record(obs["final"])
-    done = f"after all {case['epochs']} epochs"
-    _judge_model(call, done, reference["final"]["model"], final.get("model"), after_load=False)
-    _judge_optimizer(call, done, reference["names"], reference["final"], final)
-    _judge_scheduler(call, done, reference["final"], final)
+    _judge_model(call, epochs, reference["final"]["model"], final.get("model"))
+    _judge_optimizer(call, epochs, reference["names"], reference["final"], final)
+    _judge_scheduler(call, epochs, reference["final"], final)
     batch = _record(final.get("batch"))
     for key, value in reference["final"]["batch"].items():
         why = _exact(value, batch.get(key))
@@ -872,9 +947,11 @@ def _checkpoint_judge(case: Case, reference: dict, obs: Observation) -> None:
                 call,
                 value,
                 _detached(batch.get(key)),
-                f"{done}, the next batch of the loader ({key}) differs: {why}",
-                hint="the loader's generator must continue where it stopped",
-                reference=STRAIGHT,
+                _(
+                    "after all {epochs} epochs, the next batch of the loader ({key}) differs: {why}"
+                ).format(epochs=epochs, key=key, why=why),
+                hint=_("the loader's generator must continue where it stopped"),
+                reference=_straight(),
             )
 
 
@@ -886,60 +963,95 @@ def _weights_only_reason(message: str) -> str:
     return chosen.split(" Please use ")[0][:300]
 
 
-def _judge_model(call: str, when: str, want: dict, got: Any, after_load: bool) -> None:
+def _judge_model(call: str, epochs: int | None, want: dict, got: Any) -> None:
+    """The model right after loading (``epochs`` None) or after all ``epochs`` epochs."""
     got = got if isinstance(got, dict) else {}
     for name, value in want.items():
         why = _exact(value, got.get(name))
         if why is None:
             continue
-        hint = (
-            "the model differs from the one saved: save model.state_dict() and restore it with "
-            "model.load_state_dict()"
-            if after_load
-            else "the resumed run drifted from the straight run"
-        )
-        fail(
-            call,
-            value,
-            _detached(got.get(name)),
-            f"{when}, model.state_dict()[{name!r}] differs from a straight run's: {why}",
-            hint=hint,
-            reference=STRAIGHT,
-        )
+        if epochs is None:
+            what = _(
+                "right after load_checkpoint, model.state_dict()[{name}] differs from a "
+                "straight run's: {why}"
+            ).format(name=repr(name), why=why)
+            hint = _(
+                "the model differs from the one saved: save model.state_dict() and restore it "
+                "with model.load_state_dict()"
+            )
+        else:
+            what = _(
+                "after all {epochs} epochs, model.state_dict()[{name}] differs from a "
+                "straight run's: {why}"
+            ).format(epochs=epochs, name=repr(name), why=why)
+            hint = _("the resumed run drifted from the straight run")
+        fail(call, value, _detached(got.get(name)), what, hint=hint, reference=_straight())
 
 
-def _judge_optimizer(call: str, when: str, names: list[str], want: dict, got: dict) -> None:
+def _judge_optimizer(
+    call: str, epochs: int | None, names: list[str], want: dict, got: dict
+) -> None:
+    """The optimizer right after loading (``epochs`` None) or after all ``epochs`` epochs."""
     buffers = _listed(got.get("momentum"), len(want["momentum"]))
     for name, value, buffer in zip(names, want["momentum"], buffers, strict=True):
         why = _exact(value, buffer)
-        if why is not None:
-            fail(
-                call,
-                value,
-                _detached(buffer),
-                f"{when}, the optimizer has no momentum buffer for {name!r}"
-                if buffer is None
-                else f"{when}, the optimizer's momentum buffer of {name!r} differs from a "
-                f"straight run's: {why}",
-                hint="the optimizer's momentum buffers differ after resume: "
+        if why is None:
+            continue
+        if buffer is None and epochs is None:
+            what = _(
+                "right after load_checkpoint, the optimizer has no momentum buffer for {name}"
+            ).format(name=repr(name))
+        elif buffer is None:
+            what = _(
+                "after all {epochs} epochs, the optimizer has no momentum buffer for {name}"
+            ).format(epochs=epochs, name=repr(name))
+        elif epochs is None:
+            what = _(
+                "right after load_checkpoint, the optimizer's momentum buffer of {name} "
+                "differs from a straight run's: {why}"
+            ).format(name=repr(name), why=why)
+        else:
+            what = _(
+                "after all {epochs} epochs, the optimizer's momentum buffer of {name} "
+                "differs from a straight run's: {why}"
+            ).format(epochs=epochs, name=repr(name), why=why)
+        fail(
+            call,
+            value,
+            _detached(buffer),
+            what,
+            hint=_(
+                "the optimizer's momentum buffers differ after resume: "
                 "optimizer.state_dict() was not saved/restored (restore it with "
-                "optimizer.load_state_dict())",
-                reference=STRAIGHT,
-            )
+                "optimizer.load_state_dict())"
+            ),
+            reference=_straight(),
+        )
+    lrs = f"{got.get('lr')!r:.60}"
     expect(
         _same_floats(want["lr"], got.get("lr")),
         call,
         want["lr"],
         got.get("lr"),
-        f"{when}, the optimizer's learning rates (param_groups' lr) are {got.get('lr')!r:.60}, "
-        f"expected {want['lr']}",
-        hint="optimizer.state_dict() holds each group's lr (the scheduler changed it); "
-        "restore it with optimizer.load_state_dict()",
-        reference=STRAIGHT,
+        _(
+            "right after load_checkpoint, the optimizer's learning rates (param_groups' lr) "
+            "are {got}, expected {expected}"
+        ).format(got=lrs, expected=want["lr"])
+        if epochs is None
+        else _(
+            "after all {epochs} epochs, the optimizer's learning rates (param_groups' lr) "
+            "are {got}, expected {expected}"
+        ).format(epochs=epochs, got=lrs, expected=want["lr"]),
+        hint=_(
+            "optimizer.state_dict() holds each group's lr (the scheduler changed it); "
+            "restore it with optimizer.load_state_dict()"
+        ),
+        reference=_straight(),
     )
 
 
-def _judge_scheduler(call: str, when: str, want: dict, got: dict) -> None:
+def _judge_scheduler(call: str, epochs: int | None, want: dict, got: dict) -> None:
+    """The scheduler right after loading (``epochs`` None) or after all ``epochs`` epochs."""
     same = (
         type(got.get("last_epoch")) is int
         and got.get("last_epoch") == want["last_epoch"]
@@ -947,17 +1059,27 @@ def _judge_scheduler(call: str, when: str, want: dict, got: dict) -> None:
     )
     expected = (want["last_epoch"], want["last_lr"])
     found = (got.get("last_epoch"), got.get("last_lr"))
+    shown = f"{found!r:.60}"
     expect(
         same,
         call,
         expected,
         found,
-        f"{when}, the scheduler's (last_epoch, get_last_lr()) are {found!r:.60}, "
-        f"expected {expected}",
-        hint="the scheduler differs after resume: scheduler.state_dict() was not saved/restored "
-        "(restore it with scheduler.load_state_dict()), so StepLR would decay the learning "
-        "rate at other epochs",
-        reference=STRAIGHT,
+        _(
+            "right after load_checkpoint, the scheduler's (last_epoch, get_last_lr()) are "
+            "{got}, expected {expected}"
+        ).format(got=shown, expected=expected)
+        if epochs is None
+        else _(
+            "after all {epochs} epochs, the scheduler's (last_epoch, get_last_lr()) are "
+            "{got}, expected {expected}"
+        ).format(epochs=epochs, got=shown, expected=expected),
+        hint=_(
+            "the scheduler differs after resume: scheduler.state_dict() was not saved/restored "
+            "(restore it with scheduler.load_state_dict()), so StepLR would decay the learning "
+            "rate at other epochs"
+        ),
+        reference=_straight(),
     )
 
 
@@ -980,8 +1102,9 @@ def _same_floats(want: list, got: Any) -> bool:
     )
 
 
-def _judge_state(call: str, when: str, wanted: dict, state: Any, compare, hint: str) -> None:
-    """Every entry of the model's state_dict, as ``compare`` (close or exact) sees it."""
+def _judge_state(call: str, what: str, wanted: dict, state: Any, compare, hint: str) -> None:
+    """Every entry of the model's state_dict, as ``compare`` (close or exact) sees it; ``what``
+    the translated sentence of a difference, with ``{name}`` and ``{why}``."""
     state = state if isinstance(state, dict) else {}
     for name, want in wanted.items():
         why = compare(want, state.get(name))
@@ -990,7 +1113,7 @@ def _judge_state(call: str, when: str, wanted: dict, state: Any, compare, hint: 
                 call,
                 want,
                 _detached(state.get(name)),
-                f"model.state_dict()[{name!r}] {when}: {why}",
+                what.format(name=repr(name), why=why),
                 hint=hint,
             )
 
@@ -1011,7 +1134,7 @@ def _detached(value: Any) -> Any:
 def _listed(value: Any, length: int | None = None) -> list:
     """A list recorded by the scenario; anything else is a forged record."""
     if not isinstance(value, list) or (length is not None and len(value) != length):
-        raise CheckFailure(f"the observations of your code are malformed: {value!r:.200}")
+        raise CheckFailure(_malformed(value))
     return value
 
 
@@ -1022,8 +1145,12 @@ def _forwards(value: Any) -> list[dict]:
 
 def _record(value: Any) -> dict:
     if not isinstance(value, dict):
-        raise CheckFailure(f"the observations of your code are malformed: {value!r:.200}")
+        raise CheckFailure(_malformed(value))
     return value
+
+
+def _malformed(value: Any) -> str:
+    return _("the observations of your code are malformed: {value}").format(value=f"{value!r:.200}")
 
 
 # --------------------------------------------------------------------------- hidden cases
@@ -1061,7 +1188,7 @@ def _evaluate_hidden(rng: random.Random) -> list[Case]:
 
 def _checkpoint_hidden(rng: random.Random) -> list[Case]:
     cases = []
-    for _ in range(3):
+    for _case in range(3):
         epochs = rng.randint(3, 5)
         cases.append(
             {

@@ -103,3 +103,15 @@ def browser() -> Iterator[Any]:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture(autouse=True)
+def _message_language() -> Iterator[None]:
+    """``AUTOGRADER_TEST_LANGUAGE=ko``: run the tests with the checks' messages in Korean (to
+    find a translation whose placeholders do not fit; tests of English text then fail)."""
+    import os
+
+    from autograder import i18n
+
+    with i18n.use(os.environ.get("AUTOGRADER_TEST_LANGUAGE", "en")):
+        yield

@@ -61,7 +61,12 @@ def test_same_exercises_same_grade_ids_and_points_korean_text(stem):
             assert ours.metadata.get("nbgrader", {}).get("points") == theirs.metadata.get(
                 "nbgrader", {}
             ).get("points")
-            if ours.cell_type == "code":
+            if ours.cell_type == "code" and "selfcheck.track(" in theirs.source:
+                # the setup cell: the English one, telling the kernel the language
+                assert 'language="ko"' in ours.source
+                bare = re.sub(r"[\s,]", "", ours.source.replace('language="ko"', ""))
+                assert bare == re.sub(r"[\s,]", "", theirs.source)
+            elif ours.cell_type == "code":
                 assert ours.source == theirs.source, "the code is the English release's"
             elif ours.metadata.get("nbgrader", {}).get("grade_id"):
                 assert ours.source != theirs.source, "task text left in English"
@@ -99,7 +104,12 @@ def test_the_grader_grades_korean_notebooks_as_english_ones(tmp_path):
     write(subs, "ko_answered", stem, made)
     write(subs, "ko_edited", stem, edited)
     write(subs, "ko_blank", stem, nbformat.read(korean.KOREAN / stem / name, as_version=4))
+    write(subs, "en_blank", stem, nbformat.read(NOTEBOOKS / stem / name, as_version=4))
     run = grade(subs, tmp_path / "out", "--assignment", stem).check()
+    # the checks' messages in the notebook's language
+    assert "아직 구현하지 않았습니다" in run.outputs("ko_blank")
+    assert "not implemented yet" in run.outputs("en_blank")
+    assert "아직 구현하지" not in run.outputs("en_blank")
     assert run.status("ko_answered") == "graded"
     assert run.score("ko_answered") == run.score("en_answered") > 0
     assert run.scores("ko_answered") == run.scores("en_answered")
@@ -129,3 +139,13 @@ def test_the_self_check_runs_a_korean_notebook(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"^(\d+)/\1 points$", result.stdout, re.M), result.stdout
+    blank = tmp_path / "blank.ipynb"
+    blank.write_bytes((korean.KOREAN / stem / name).read_bytes())
+    result = subprocess.run(
+        [sys.executable, "-m", "autograder", "check", str(blank)],
+        capture_output=True,
+        text=True,
+        env=venv_env(),
+        timeout=300,
+    )
+    assert "아직 구현하지 않았습니다" in result.stdout, result.stdout

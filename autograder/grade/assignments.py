@@ -483,15 +483,17 @@ def korean_release(stem: str, current: dict[str, NotebookDef]) -> Release | None
             korean = nbformat.reads(released.decode(), as_version=4)
         except (OSError, ValueError):
             return None
+        # The Korean task text, and the setup cell that sets the kernel's language.
         text = {
             cell.metadata.get("nbgrader", {}).get("grade_id"): cell.source
             for cell in korean.cells
-            if cell.cell_type == "markdown"
+            if cell.cell_type == "markdown" or "selfcheck.track(" in cell.source
         }
         source = copy.deepcopy(definition.source)
         for cell in source.cells:
             grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-            if cell.cell_type == "markdown" and grade_id in text:
+            kept = cell.cell_type == "markdown" or "selfcheck.track(" in cell.source
+            if grade_id in text and kept:
                 cell.source = text[grade_id]
         sources[name] = nbformat.writes(source).encode()
         releases[name] = released

@@ -205,6 +205,8 @@ class Job:
     notebook: nbformat.NotebookNode
     notes: list[str]
     cells: list[judge.Cell]
+    #: The language of the release it came from: its checks' messages are in it.
+    language: str = "en"
 
 
 def _grade(options, term: Term, out: Path, db_url: str, chosen, submissions: Path, lanes):
@@ -422,7 +424,10 @@ def _collect(student: str, stem: str, assignment, submissions: Path) -> tuple[Pe
             if restored.about:
                 item.notes.append(restored.about)
             cells = judge_cells(restored.notebook, restored.definition)
-            jobs.append(Job(student, stem, name, restored.notebook, restored.notes, cells))
+            language = restored.release.edition if restored.release else ""
+            job = Job(student, stem, name, restored.notebook, restored.notes, cells)
+            job.language = language or "en"
+            jobs.append(job)
         except files.Unreadable as error:
             missing = "was not submitted" in str(error)
             digest.update(name.encode() + b"\0unreadable")
@@ -498,7 +503,7 @@ def _run_jobs(jobs: list[Job], lanes: list[Lane], limits: judge.Limits, cases: j
         try:
             with uid_lock:
                 uid = next(uids)
-            graded = judge.grade(job.cells, lane, uid, limits, cases)
+            graded = judge.grade(job.cells, lane, uid, limits, cases, job.language)
             return score_notebook(job.name, job.notebook, job.notes, graded)
         except Exception as error:  # noqa: BLE001 - the failure boundary of one notebook
             lane.restart()

@@ -183,8 +183,18 @@ class Cell:
     calls: list[CheckCall] = field(default_factory=list)
 
 
-def grade(cells: list[Cell], lane: Lane, uid: int, limits: Limits, cases: Cases) -> Graded:
-    """Run one notebook in a fresh student process and judge its grade cells."""
+def grade(
+    cells: list[Cell], lane: Lane, uid: int, limits: Limits, cases: Cases, language: str = "en"
+) -> Graded:
+    """Run one notebook in a fresh student process and judge its grade cells; the checks'
+    messages in ``language`` (that of the release the notebook came from)."""
+    from autograder import i18n
+
+    with i18n.use(language):
+        return _grade(cells, lane, uid, limits, cases)
+
+
+def _grade(cells: list[Cell], lane: Lane, uid: int, limits: Limits, cases: Cases) -> Graded:
     from autograder import delegation
 
     started = time.monotonic()

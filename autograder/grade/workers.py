@@ -136,6 +136,7 @@ def payload(job, limits, seed: int, version: str) -> dict:
         "limits": asdict(limits),
         "cells": [[c.index, c.kind, c.source, c.points] for c in job.cells],
         "max_tries": MAX_TRIES,
+        "language": job.language,
     }
 
 
@@ -303,7 +304,7 @@ class Worker:
         try:
             with self.lock:
                 uid = next(self.uids)
-            graded = judge.grade(cells, lane, uid, limits, cases)
+            graded = judge.grade(cells, lane, uid, limits, cases, message.get("language", "en"))
         except Exception as error:  # noqa: BLE001 - the failure boundary of one notebook
             lane.restart()
             return {"kind": "failed", "why": failure_note(message["name"], error)}
