@@ -66,13 +66,17 @@ def use(language_code: str) -> Iterator[None]:
 def compile_catalogs(sources: Path, target: Path = LOCALE) -> Path:
     """Merge ``sources/<language>/LC_MESSAGES/checks/*.po`` into one ``autograder.mo`` per
     language (translated, not fuzzy messages only); return the Korean one."""
+    from datetime import UTC, datetime
+
     from babel.messages.catalog import Catalog
     from babel.messages.mofile import write_mo
     from babel.messages.pofile import read_po
 
+    FIXED = datetime(2026, 1, 1, tzinfo=UTC)  # noqa: N806
     written = target / "ko" / "LC_MESSAGES" / f"{DOMAIN}.mo"
     for language in LANGUAGES[1:]:
-        merged = Catalog(locale=language)
+        # Fixed dates: the same catalogs always compile to the same bytes (a test compares).
+        merged = Catalog(locale=language, creation_date=FIXED, revision_date=FIXED, fuzzy=False)
         for path in sorted((sources / language / "LC_MESSAGES" / "checks").glob("*.po")):
             with open(path, "rb") as handle:
                 for message in read_po(handle):
