@@ -85,8 +85,11 @@ def only_with_particles() -> list[tuple[str, str]]:
 def search(offline, query: str) -> list[str]:
     tab = offline.new_page()
     tab.goto(f"{offline.base_url}/ko/search.html?q={quote(query)}")
+    # The summary paragraph exists from the start; its text comes when the search has finished
+    # (the results are listed one by one before it).
     tab.wait_for_function(
-        "() => document.querySelector('#search-results p.search-summary')", timeout=15_000
+        "() => document.querySelector('#search-results p.search-summary')?.innerText.trim()",
+        timeout=15_000,
     )
     found = tab.eval_on_selector_all("#search-results ul.search li a", "as => as.map(a => a.href)")
     assert not offline.blocked and not offline.errors, (offline.blocked, offline.errors)
