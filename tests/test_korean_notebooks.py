@@ -124,28 +124,26 @@ def test_the_grader_grades_korean_notebooks_as_english_ones(tmp_path):
     assert korean.is_korean(graded)
 
 
-@pytest.mark.slow
-def test_the_self_check_runs_a_korean_notebook(tmp_path):
-    stem = "01_module"
-    name = notebook_name(stem)
-    path = tmp_path / name
-    nbformat.write(answered(korean.KOREAN / stem / name, stem), path)
-    result = subprocess.run(
+def self_check(path) -> subprocess.CompletedProcess:
+    return subprocess.run(
         [sys.executable, "-m", "autograder", "check", str(path)],
         capture_output=True,
         text=True,
         env=venv_env(),
         timeout=300,
     )
+
+
+@pytest.mark.slow
+def test_the_self_check_runs_a_korean_notebook(tmp_path):
+    stem = "01_module"
+    name = notebook_name(stem)
+    path = tmp_path / name
+    nbformat.write(answered(korean.KOREAN / stem / name, stem), path)
+    result = self_check(path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"^(\d+)/\1 points$", result.stdout, re.M), result.stdout
     blank = tmp_path / "blank.ipynb"
     blank.write_bytes((korean.KOREAN / stem / name).read_bytes())
-    result = subprocess.run(
-        [sys.executable, "-m", "autograder", "check", str(blank)],
-        capture_output=True,
-        text=True,
-        env=venv_env(),
-        timeout=300,
-    )
+    result = self_check(blank)
     assert "아직 구현하지 않았습니다" in result.stdout, result.stdout

@@ -424,10 +424,10 @@ def _collect(student: str, stem: str, assignment, submissions: Path) -> tuple[Pe
             if restored.about:
                 item.notes.append(restored.about)
             cells = judge_cells(restored.notebook, restored.definition)
-            language = restored.release.edition if restored.release else ""
-            job = Job(student, stem, name, restored.notebook, restored.notes, cells)
-            job.language = language or "en"
-            jobs.append(job)
+            language = (restored.release.edition if restored.release else "") or "en"
+            jobs.append(
+                Job(student, stem, name, restored.notebook, restored.notes, cells, language)
+            )
         except files.Unreadable as error:
             missing = "was not submitted" in str(error)
             digest.update(name.encode() + b"\0unreadable")
